@@ -1,1 +1,17 @@
-//! Placeholder; filled in by its own change.
+//! `.bupm` metadata (spec §4): the record model and its byte codec
+//! ([`record`]), capturing metadata from the filesystem the way `bup save`
+//! does ([`capture`]), POSIX ACL text/xattr conversion ([`acl`]), and
+//! applying metadata to restored objects ([`apply`]).
+
+pub mod acl;
+pub mod apply;
+pub mod capture;
+mod chattr;
+pub mod record;
+
+pub use apply::{ApplyError, ApplyOptions, ApplyWarning, apply, create_special};
+pub use capture::{CaptureError, CaptureStep, Capturer};
+pub use record::{
+    Acl, DecodeError, FileType, Metadata, RecordReader, Timespec, decode_record,
+    encode_empty_record,
+};

@@ -1,0 +1,536 @@
+//! Applying recorded metadata to a restored filesystem object, and creating
+//! the special files (devices, fifos, sockets) that restore cannot write
+//! as ordinary files.
+//!
+//! Order of [`apply`]: ownership, mode, xattrs, POSIX ACLs, atime/mtime,
+//! then Linux attr flags last (an immutable or append-only flag would make
+//! the earlier steps fail; setting flags does not touch atime/mtime).
+//! Problems that leave the object usable (no root for `chown`, a
+//! filesystem without xattrs, an unknown ACL user, ...) become
+//! [`ApplyWarning`]s; only failures on the object itself are errors.
+
+use std::fs::Permissions;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::AT_FDCWD;
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags, mknod, utimensat};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Group, User};
+use thiserror::Error;
+
+use super::acl::{self, ACCESS_XATTR, DEFAULT_XATTR, Tag};
+use super::capture::is_acl_xattr;
+use super::chattr;
+use super::record::{FileType, Metadata, Timespec};
+
+/// How to apply metadata.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Use the recorded numeric uid/gid (and numeric ACL qualifiers)
+    /// instead of mapping the recorded names to local ids.
+    pub numeric_ids: bool,
+}
+
+/// Something that could not be applied; the object is otherwise restored.
+#[derive(Debug, Error)]
+pub enum ApplyWarning {
+    /// The metadata has a file type this layer does not know; nothing was
+    /// applied.
+    #[error("unrecognized file type in mode {mode:#o}; metadata not applied")]
+    UnknownType {
+        /// The recorded mode.
+        mode: u32,
+    },
+    /// Not running as root, so the owner was left as is.
+    #[error("ownership: not root, owner not changed to {uid}:{gid}")]
+    OwnershipNotRoot {
+        /// The wanted uid (-1: unchanged).
+        uid: i64,
+        /// The wanted gid (-1: unchanged).
+        gid: i64,
+    },
+    /// `lchown` was refused (e.g. an id the kernel cannot map).
+    #[error("ownership: lchown to {uid}:{gid}: {error}")]
+    Ownership {
+        /// The wanted uid (-1: unchanged).
+        uid: i64,
+        /// The wanted gid (-1: unchanged).
+        gid: i64,
+        /// The refusal.
+        error: io::Error,
+    },
+    /// Setting an extended attribute failed.
+    #[error("xattr {}: {error}", String::from_utf8_lossy(name))]
+    Xattr {
+        /// The attribute's name.
+        name: Vec<u8>,
+        /// The failure.
+        error: io::Error,
+    },
+    /// Removing an extended attribute that the record does not have failed.
+    #[error("removing xattr {}: {error}", String::from_utf8_lossy(name))]
+    XattrRemove {
+        /// The attribute's name.
+        name: Vec<u8>,
+        /// The failure.
+        error: io::Error,
+    },
+    /// An ACL could not be built from its text or could not be set.
+    #[error("{kind} ACL: {reason}")]
+    Acl {
+        /// `"access"` or `"default"`.
+        kind: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Setting the Linux attr flags failed.
+    #[error("linux attr flags {flags:#x}: {error}")]
+    LinuxAttr {
+        /// The recorded flags.
+        flags: u64,
+        /// The failure.
+        error: io::Error,
+    },
+}
+
+/// A failure on the object itself: it is missing, of the wrong type, or
+/// refuses basic changes.
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    /// The object could not be `lstat`ed (or vanished during the apply).
+    #[error("applying metadata to {}: {step}", path.display())]
+    Io {
+        /// The object.
+        path: PathBuf,
+        /// What was being done.
+        step: &'static str,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The object is not of the type the metadata describes.
+    #[error("applying metadata to {}: it is a {found:?}, the metadata describes a {expected:?}", path.display())]
+    TypeMismatch {
+        /// The object.
+        path: PathBuf,
+        /// The recorded type.
+        expected: FileType,
+        /// The type on disk.
+        found: FileType,
+    },
+    /// `lchown` failed for a reason other than lacking permission.
+    #[error("applying metadata to {}: lchown to {uid}:{gid}", path.display())]
+    Chown {
+        /// The object.
+        path: PathBuf,
+        /// The wanted uid (-1: unchanged).
+        uid: i64,
+        /// The wanted gid (-1: unchanged).
+        gid: i64,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+    /// `chmod` failed.
+    #[error("applying metadata to {}: chmod {mode:#o}", path.display())]
+    Chmod {
+        /// The object.
+        path: PathBuf,
+        /// The wanted permission bits.
+        mode: u32,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+    /// Setting atime/mtime failed.
+    #[error("applying metadata to {}: setting atime/mtime", path.display())]
+    Times {
+        /// The object.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+    /// [`create_special`] was asked for something that is not a device,
+    /// fifo or socket.
+    #[error("creating {}: a {kind:?} is not a special file", path.display())]
+    NotSpecial {
+        /// The path.
+        path: PathBuf,
+        /// The recorded type.
+        kind: FileType,
+    },
+    /// Creating a special file failed.
+    #[error("creating {kind:?} {}", path.display())]
+    Create {
+        /// The path.
+        path: PathBuf,
+        /// The type being created.
+        kind: FileType,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Applies `meta` to the already-created object at `path` without
+/// following a final symlink: ownership (by name unless
+/// `opts.numeric_ids`, falling back to the recorded id; only as root),
+/// mode (not for symlinks), xattrs (recorded ones set, others removed when
+/// the record has any), ACLs, atime/mtime, then Linux attr flags.
+///
+/// With a recorded ACL, the ACL is set from its text form (names mapped to
+/// local ids, unknown names falling back to the numeric form) and the raw
+/// `system.posix_acl_*` xattrs are not copied; with `numeric_ids` the raw
+/// xattrs are copied when recorded and the numeric text is used otherwise.
+///
+/// Returns what could not be applied; fails only when the object itself is
+/// missing, of another type, or refuses `chmod`/`lchown`/`utimensat`.
+pub fn apply(
+    meta: &Metadata,
+    path: &Path,
+    opts: &ApplyOptions,
+) -> Result<Vec<ApplyWarning>, ApplyError> {
+    let mut warnings = Vec::new();
+    let expected = meta.file_type();
+    if expected == FileType::Unknown {
+        warnings.push(ApplyWarning::UnknownType { mode: meta.mode });
+        return Ok(warnings);
+    }
+    let st = std::fs::symlink_metadata(path).map_err(|e| io_error(path, "lstat", e))?;
+    let found = FileType::from_mode(st.mode());
+    if found != expected {
+        return Err(ApplyError::TypeMismatch {
+            path: path.to_path_buf(),
+            expected,
+            found,
+        });
+    }
+
+    apply_ownership(meta, path, &st, opts, &mut warnings)?;
+
+    if found != FileType::Symlink {
+        let mode = meta.mode & 0o7777;
+        std::fs::set_permissions(path, Permissions::from_mode(mode)).map_err(|source| {
+            ApplyError::Chmod {
+                path: path.to_path_buf(),
+                mode,
+                source,
+            }
+        })?;
+    }
+
+    let acl_from_text = meta.acl.is_some()
+        && found != FileType::Symlink
+        && (!opts.numeric_ids || !meta.xattrs.iter().any(|(n, _)| is_acl_xattr(n)));
+    apply_xattrs(meta, path, acl_from_text, &mut warnings)?;
+    if acl_from_text {
+        apply_acl(meta, path, found == FileType::Dir, opts, &mut warnings)?;
+    }
+
+    let times = [to_nix(meta.atime), to_nix(meta.mtime)];
+    utimensat(
+        AT_FDCWD,
+        path,
+        &times[0],
+        &times[1],
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(|e| ApplyError::Times {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+
+    if let Some(flags) = meta.linux_attr.filter(|f| *f != 0)
+        && matches!(found, FileType::File | FileType::Dir)
+    {
+        let result = u32::try_from(flags)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+            .and_then(|f| chattr::set_flags(&chattr::open_for_flags(path)?, f));
+        if let Err(error) = result {
+            if error.kind() == io::ErrorKind::NotFound {
+                return Err(io_error(path, "setting linux attr flags", error));
+            }
+            warnings.push(ApplyWarning::LinuxAttr { flags, error });
+        }
+    }
+    Ok(warnings)
+}
+
+fn io_error(path: &Path, step: &'static str, source: io::Error) -> ApplyError {
+    ApplyError::Io {
+        path: path.to_path_buf(),
+        step,
+        source,
+    }
+}
+
+fn to_nix(t: Timespec) -> TimeSpec {
+    TimeSpec::new(t.sec, i64::from(t.nsec))
+}
+
+fn apply_ownership(
+    meta: &Metadata,
+    path: &Path,
+    st: &std::fs::Metadata,
+    opts: &ApplyOptions,
+    warnings: &mut Vec<ApplyWarning>,
+) -> Result<(), ApplyError> {
+    let by_name = |name: &[u8], lookup: fn(&str) -> Option<u32>| {
+        if opts.numeric_ids || name.is_empty() {
+            return None;
+        }
+        std::str::from_utf8(name).ok().and_then(lookup)
+    };
+    let uid = by_name(&meta.user, |n| {
+        User::from_name(n).ok().flatten().map(|u| u.uid.as_raw())
+    })
+    .or_else(|| u32::try_from(meta.uid).ok());
+    let gid = by_name(&meta.group, |n| {
+        Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw())
+    })
+    .or_else(|| u32::try_from(meta.gid).ok());
+    let shown = |id: Option<u32>| id.map_or(-1, i64::from);
+
+    let uid_differs = uid.is_some_and(|u| u != st.uid());
+    let gid_differs = gid.is_some_and(|g| g != st.gid());
+    if !uid_differs && !gid_differs {
+        return Ok(());
+    }
+    if !nix::unistd::geteuid().is_root() {
+        warnings.push(ApplyWarning::OwnershipNotRoot {
+            uid: shown(uid),
+            gid: shown(gid),
+        });
+        return Ok(());
+    }
+    match std::os::unix::fs::lchown(path, uid, gid) {
+        Ok(()) => Ok(()),
+        Err(error) if matches!(error.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) => {
+            warnings.push(ApplyWarning::Ownership {
+                uid: shown(uid),
+                gid: shown(gid),
+                error,
+            });
+            Ok(())
+        }
+        Err(source) => Err(ApplyError::Chown {
+            path: path.to_path_buf(),
+            uid: shown(uid),
+            gid: shown(gid),
+            source,
+        }),
+    }
+}
+
+/// Sets the recorded xattrs and, when the record has any, removes the
+/// object's other xattrs (as bup does). ACL xattrs are left to
+/// [`apply_acl`] when `acl_from_text`.
+fn apply_xattrs(
+    meta: &Metadata,
+    path: &Path,
+    acl_from_text: bool,
+    warnings: &mut Vec<ApplyWarning>,
+) -> Result<(), ApplyError> {
+    if meta.xattrs.is_empty() {
+        return Ok(());
+    }
+    let skip = |name: &[u8]| acl_from_text && is_acl_xattr(name);
+    let existing: Vec<Vec<u8>> = match xattr::list(path) {
+        Ok(names) => names
+            .map(std::os::unix::ffi::OsStringExt::into_vec)
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(io_error(path, "listing xattrs", e));
+        }
+        // Unsupported or refused: setting will report per attribute.
+        Err(_) => Vec::new(),
+    };
+    for (name, value) in &meta.xattrs {
+        if skip(name) {
+            continue;
+        }
+        let os_name: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(name);
+        if let Err(error) = xattr::set(path, os_name, value) {
+            if error.kind() == io::ErrorKind::NotFound {
+                return Err(io_error(path, "setting xattrs", error));
+            }
+            warnings.push(ApplyWarning::Xattr {
+                name: name.clone(),
+                error,
+            });
+        }
+    }
+    for name in existing {
+        if skip(&name) || meta.xattrs.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let os_name: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(&name);
+        if let Err(error) = xattr::remove(path, os_name) {
+            if error.kind() == io::ErrorKind::NotFound {
+                return Err(io_error(path, "removing xattrs", error));
+            }
+            if error.raw_os_error() != Some(libc::ENODATA) {
+                warnings.push(ApplyWarning::XattrRemove { name, error });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets the access ACL and, for directories, the default ACL (or removes
+/// an inherited one when none was recorded) from the recorded text.
+fn apply_acl(
+    meta: &Metadata,
+    path: &Path,
+    is_dir: bool,
+    opts: &ApplyOptions,
+    warnings: &mut Vec<ApplyWarning>,
+) -> Result<(), ApplyError> {
+    let Some(recorded) = &meta.acl else {
+        return Ok(());
+    };
+    let mut parts = vec![(
+        "access",
+        ACCESS_XATTR,
+        &recorded.access_text,
+        &recorded.access_numeric,
+    )];
+    if is_dir {
+        parts.push((
+            "default",
+            DEFAULT_XATTR,
+            &recorded.default_text,
+            &recorded.default_numeric,
+        ));
+    }
+    for (kind, xattr_name, text, numeric) in parts {
+        if text.is_empty() && numeric.is_empty() {
+            if kind == "default"
+                && let Err(error) = xattr::remove(path, xattr_name)
+                && error.raw_os_error() != Some(libc::ENODATA)
+            {
+                if error.kind() == io::ErrorKind::NotFound {
+                    return Err(io_error(path, "removing default ACL", error));
+                }
+                warnings.push(ApplyWarning::Acl {
+                    kind,
+                    reason: format!("removing inherited default ACL: {error}"),
+                });
+            }
+            continue;
+        }
+        let entries = match resolve_acl(text, numeric, opts.numeric_ids) {
+            Ok(entries) => entries,
+            Err(reason) => {
+                warnings.push(ApplyWarning::Acl { kind, reason });
+                continue;
+            }
+        };
+        if let Err(error) = xattr::set(path, xattr_name, &acl::to_xattr(&entries)) {
+            if error.kind() == io::ErrorKind::NotFound {
+                return Err(io_error(path, "setting ACL", error));
+            }
+            warnings.push(ApplyWarning::Acl {
+                kind,
+                reason: error.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Turns a recorded ACL into entries with local ids. By name: each
+/// qualifier is looked up as a name, then read as a decimal id, then taken
+/// from the same entry of the numeric text.
+fn resolve_acl(text: &[u8], numeric: &[u8], numeric_ids: bool) -> Result<Vec<acl::Entry>, String> {
+    let numeric_entries = acl::parse_text(numeric).map_err(|e| e.to_string());
+    let primary = if numeric_ids || text.is_empty() {
+        numeric_entries.clone()?
+    } else {
+        acl::parse_text(text).map_err(|e| e.to_string())?
+    };
+    let numeric_entries = numeric_entries.ok();
+    primary
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let id = if entry.tag.has_qualifier() {
+                let by_name = if numeric_ids {
+                    None
+                } else {
+                    lookup_id(entry.tag, &entry.qualifier)
+                };
+                by_name
+                    .or_else(|| parse_id(&entry.qualifier))
+                    .or_else(|| {
+                        let n = numeric_entries.as_ref()?.get(i)?;
+                        (n.tag == entry.tag).then(|| parse_id(&n.qualifier))?
+                    })
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown {} {:?}",
+                            if entry.tag == Tag::User {
+                                "user"
+                            } else {
+                                "group"
+                            },
+                            String::from_utf8_lossy(&entry.qualifier)
+                        )
+                    })?
+            } else {
+                u32::MAX
+            };
+            Ok(acl::Entry {
+                tag: entry.tag,
+                id,
+                perm: entry.perm,
+            })
+        })
+        .collect()
+}
+
+fn lookup_id(tag: Tag, name: &[u8]) -> Option<u32> {
+    let name = std::str::from_utf8(name).ok()?;
+    match tag {
+        Tag::User => User::from_name(name).ok().flatten().map(|u| u.uid.as_raw()),
+        Tag::Group => Group::from_name(name)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw()),
+        _ => None,
+    }
+}
+
+fn parse_id(qualifier: &[u8]) -> Option<u32> {
+    std::str::from_utf8(qualifier).ok()?.parse().ok()
+}
+
+/// Creates the special file `meta` describes at `path`: a character or
+/// block device (with the recorded `rdev`), a fifo, or a unix-domain
+/// socket (made with `mknod`, which Linux allows unprivileged for sockets
+/// and which has no socket-path length limit). Permission bits are
+/// provisional; [`apply`] sets the final mode.
+pub fn create_special(meta: &Metadata, path: &Path) -> Result<(), ApplyError> {
+    let kind = meta.file_type();
+    let (flag, dev) = match kind {
+        FileType::CharDev => (SFlag::S_IFCHR, meta.rdev),
+        FileType::BlockDev => (SFlag::S_IFBLK, meta.rdev),
+        FileType::Fifo => (SFlag::S_IFIFO, 0),
+        FileType::Socket => (SFlag::S_IFSOCK, 0),
+        _ => {
+            return Err(ApplyError::NotSpecial {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
+    };
+    let perm = Mode::from_bits_truncate((meta.mode & 0o777) as libc::mode_t);
+    mknod(path, flag, perm, dev).map_err(|e| ApplyError::Create {
+        path: path.to_path_buf(),
+        kind,
+        source: e.into(),
+    })
+}
