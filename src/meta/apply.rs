@@ -534,3 +534,479 @@ pub fn create_special(meta: &Metadata, path: &Path) -> Result<(), ApplyError> {
         source: e.into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::capture::Capturer;
+    use crate::meta::record::Acl;
+    use std::ffi::OsStr;
+    use std::process::Command;
+
+    fn tool(name: &str, args: &[&OsStr]) {
+        let out = Command::new(name)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {name}: {e} (is it installed?)"));
+        assert!(
+            out.status.success(),
+            "{name} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn os(s: &str) -> &OsStr {
+        OsStr::new(s)
+    }
+
+    /// Creates a fresh object for the given metadata at the given path.
+    type Create<'a> = &'a dyn Fn(&Metadata, &Path);
+
+    fn set_times(path: &Path, atime: (i64, i64), mtime: (i64, i64)) {
+        utimensat(
+            AT_FDCWD,
+            path,
+            &TimeSpec::new(atime.0, atime.1),
+            &TimeSpec::new(mtime.0, mtime.1),
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .expect("utimensat");
+    }
+
+    fn user_id(name: &str) -> u32 {
+        User::from_name(name)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("user {name} exists"))
+            .uid
+            .as_raw()
+    }
+
+    fn group_id(name: &str) -> u32 {
+        Group::from_name(name)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("group {name} exists"))
+            .gid
+            .as_raw()
+    }
+
+    /// Captures `src`, creates a fresh `dst` with `create`, applies the
+    /// captured metadata, captures `dst` and returns both (ctime, which
+    /// cannot be set, copied over).
+    fn round_trip(
+        src: &Path,
+        dst: &Path,
+        create: impl FnOnce(&Metadata, &Path),
+    ) -> (Metadata, Metadata, Vec<ApplyWarning>) {
+        let capturer = Capturer::new();
+        let before = capturer.capture_path(src).expect("capture src");
+        create(&before, dst);
+        let warnings = apply(&before, dst, &ApplyOptions::default()).expect("apply");
+        let mut after = capturer.capture_path(dst).expect("capture dst");
+        after.ctime = before.ctime;
+        (before, after, warnings)
+    }
+
+    #[test]
+    fn apply_restores_what_capture_saw() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let src = tmp.path().join("src");
+        let dst = tmp.path().join("dst");
+        std::fs::create_dir(&src).expect("mkdir");
+        std::fs::create_dir(&dst).expect("mkdir");
+        let s = |n: &str| src.join(n);
+        let d = |n: &str| dst.join(n);
+        let new_file = |_: &Metadata, p: &Path| std::fs::write(p, b"x").expect("create file");
+        let new_dir = |_: &Metadata, p: &Path| std::fs::create_dir(p).expect("create dir");
+        let special = |m: &Metadata, p: &Path| create_special(m, p).expect("create special");
+
+        // setuid file with xattrs, an ACL, attr flags and ns times.
+        std::fs::write(s("suid"), b"x").expect("write");
+        std::fs::set_permissions(s("suid"), Permissions::from_mode(0o4755)).expect("chmod");
+        tool(
+            "setfattr",
+            &[
+                os("-n"),
+                os("user.a"),
+                os("-v"),
+                os("1"),
+                s("suid").as_os_str(),
+            ],
+        );
+        tool(
+            "setfattr",
+            &[
+                os("-n"),
+                os("trusted.b"),
+                os("-v"),
+                os("0x0001ff"),
+                s("suid").as_os_str(),
+            ],
+        );
+        tool(
+            "setfacl",
+            &[os("-m"), os("u:nobody:r,g:12345:rw"), s("suid").as_os_str()],
+        );
+        tool("chattr", &[os("+A"), s("suid").as_os_str()]);
+        std::os::unix::fs::lchown(s("suid"), Some(4242), Some(4343)).expect("chown");
+        // chown clears setuid; set it again after.
+        std::fs::set_permissions(s("suid"), Permissions::from_mode(0o4755)).expect("chmod");
+        set_times(
+            &s("suid"),
+            (1_600_000_000, 123_456_789),
+            (1_500_000_000, 987_654_321),
+        );
+
+        // setgid dir with access and default ACLs; sticky dir.
+        std::fs::create_dir(s("sgid")).expect("mkdir");
+        std::fs::set_permissions(s("sgid"), Permissions::from_mode(0o2755)).expect("chmod");
+        tool(
+            "setfacl",
+            &[
+                os("-m"),
+                os("u:nobody:rwx,d:g:daemon:r-x"),
+                s("sgid").as_os_str(),
+            ],
+        );
+        set_times(&s("sgid"), (1_000, 1), (-1_000, 999_999_999));
+        std::fs::create_dir(s("sticky")).expect("mkdir");
+        std::fs::set_permissions(s("sticky"), Permissions::from_mode(0o1777)).expect("chmod");
+
+        // Symlink with a trusted xattr and its own times.
+        std::os::unix::fs::symlink("suid", s("link")).expect("symlink");
+        tool(
+            "setfattr",
+            &[
+                os("-h"),
+                os("-n"),
+                os("trusted.l"),
+                os("-v"),
+                os("v"),
+                s("link").as_os_str(),
+            ],
+        );
+        std::os::unix::fs::lchown(s("link"), Some(4242), None).expect("lchown");
+        set_times(&s("link"), (2_000, 2), (3_000, 3));
+
+        // Special files.
+        nix::unistd::mkfifo(&s("fifo"), Mode::from_bits_truncate(0o640)).expect("mkfifo");
+        tool(
+            "setfacl",
+            &[os("-m"), os("u:nobody:rw"), s("fifo").as_os_str()],
+        );
+        mknod(
+            &s("chardev"),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o620),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .expect("mknod (tests run as root)");
+        mknod(
+            &s("blockdev"),
+            SFlag::S_IFBLK,
+            Mode::from_bits_truncate(0o660),
+            nix::sys::stat::makedev(7, 0),
+        )
+        .expect("mknod");
+        mknod(
+            &s("sock"),
+            SFlag::S_IFSOCK,
+            Mode::from_bits_truncate(0o755),
+            0,
+        )
+        .expect("mknod");
+
+        let cases: [(&str, Create<'_>); 8] = [
+            ("suid", &new_file),
+            ("sgid", &new_dir),
+            ("sticky", &new_dir),
+            ("link", &|_, p| {
+                std::os::unix::fs::symlink("suid", p).expect("symlink")
+            }),
+            ("fifo", &special),
+            ("chardev", &special),
+            ("blockdev", &special),
+            ("sock", &special),
+        ];
+        for (name, create) in cases {
+            let (before, after, warnings) = round_trip(&s(name), &d(name), create);
+            assert!(warnings.is_empty(), "{name}: {warnings:?}");
+            assert_eq!(after, before, "{name}");
+        }
+
+        // The round trip covered what it was meant to.
+        let suid = Capturer::new().capture_path(&d("suid")).expect("capture");
+        assert_eq!(suid.mode, 0o104755);
+        assert_eq!((suid.uid, suid.gid), (4242, 4343));
+        assert_eq!(
+            suid.mtime,
+            Timespec {
+                sec: 1_500_000_000,
+                nsec: 987_654_321
+            }
+        );
+        assert_eq!(
+            suid.atime,
+            Timespec {
+                sec: 1_600_000_000,
+                nsec: 123_456_789
+            }
+        );
+        assert!(suid.acl.is_some());
+        assert_eq!(suid.linux_attr.map(|f| f & 0x80), Some(0x80));
+        let sgid = Capturer::new().capture_path(&d("sgid")).expect("capture");
+        assert_eq!(sgid.mode & 0o7777, 0o2775);
+        assert!(sgid.acl.is_some_and(|a| !a.default_text.is_empty()));
+        assert_eq!(
+            sgid.mtime,
+            Timespec {
+                sec: -1_000,
+                nsec: 999_999_999
+            }
+        );
+        let chardev = Capturer::new()
+            .capture_path(&d("chardev"))
+            .expect("capture");
+        assert_eq!(chardev.rdev, nix::sys::stat::makedev(1, 3));
+    }
+
+    #[test]
+    fn ownership_maps_names_unless_numeric() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"").expect("write");
+        let mut meta = Capturer::new().capture_path(&path).expect("capture");
+        let owner = |meta: &Metadata, numeric_ids: bool| {
+            let warnings = apply(meta, &path, &ApplyOptions { numeric_ids }).expect("apply");
+            assert!(warnings.is_empty(), "{warnings:?}");
+            let st = std::fs::symlink_metadata(&path).expect("lstat");
+            (st.uid(), st.gid())
+        };
+
+        meta.uid = 4242;
+        meta.user = b"nobody".to_vec();
+        meta.gid = 4343;
+        meta.group = b"daemon".to_vec();
+        assert_eq!(owner(&meta, false), (user_id("nobody"), group_id("daemon")));
+        assert_eq!(owner(&meta, true), (4242, 4343));
+
+        meta.user = b"no-such-user-for-backup-tests".to_vec();
+        meta.group = b"no-such-group-for-backup-tests".to_vec();
+        assert_eq!(owner(&meta, false), (4242, 4343));
+
+        meta.user.clear();
+        meta.group.clear();
+        meta.uid = 4444;
+        meta.gid = -1;
+        assert_eq!(owner(&meta, false), (4444, 4343));
+    }
+
+    #[test]
+    fn git_mode_defaults_leave_owner_and_set_epoch_mtime() {
+        // Spec §4.5: entries without metadata restore with the default
+        // mode and mtime 1970-01-01.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"").expect("write");
+        std::fs::set_permissions(&path, Permissions::from_mode(0o700)).expect("chmod");
+        std::os::unix::fs::lchown(&path, Some(4242), Some(4343)).expect("chown");
+        let meta = Metadata::default_for_git_mode(0o100755).expect("file default");
+        let warnings = apply(&meta, &path, &ApplyOptions::default()).expect("apply");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let st = std::fs::symlink_metadata(&path).expect("lstat");
+        assert_eq!(st.mode(), 0o100644);
+        assert_eq!((st.uid(), st.gid()), (4242, 4343));
+        assert_eq!((st.mtime(), st.mtime_nsec()), (0, 0));
+    }
+
+    #[test]
+    fn acl_text_maps_names_and_falls_back_to_ids() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"").expect("write");
+        let base = Capturer::new().capture_path(&path).expect("capture");
+        let nobody = user_id("nobody");
+        let acl_numeric_after = |text: &[u8], numeric: &[u8], numeric_ids: bool| {
+            let meta = Metadata {
+                acl: Some(Acl {
+                    access_text: text.to_vec(),
+                    access_numeric: numeric.to_vec(),
+                    ..Acl::default()
+                }),
+                ..base.clone()
+            };
+            let warnings = apply(&meta, &path, &ApplyOptions { numeric_ids }).expect("apply");
+            assert!(warnings.is_empty(), "{warnings:?}");
+            let after = Capturer::new().capture_path(&path).expect("capture");
+            String::from_utf8(after.acl.expect("ACL applied").access_numeric).expect("ascii")
+        };
+        let text = b"u::rw-,u:nobody:r--,g::r--,m::r--,o::r--";
+        let numeric = b"u::rw-,u:4242:r--,g::r--,m::r--,o::r--";
+        assert_eq!(
+            acl_numeric_after(text, numeric, false),
+            format!("u::rw-,u:{nobody}:r--,g::r--,m::r--,o::r--")
+        );
+        assert_eq!(
+            acl_numeric_after(text, numeric, true),
+            "u::rw-,u:4242:r--,g::r--,m::r--,o::r--"
+        );
+        let unknown = b"u::rw-,u:no-such-user-for-backup-tests:r--,g::r--,m::r--,o::r--";
+        assert_eq!(
+            acl_numeric_after(unknown, numeric, false),
+            "u::rw-,u:4242:r--,g::r--,m::r--,o::r--"
+        );
+        // Cross-check with the real getfacl.
+        let out = Command::new("getfacl")
+            .args(["-c", "-n", "-E"])
+            .arg(&path)
+            .output()
+            .expect("getfacl");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "user::rw-\nuser:4242:r--\ngroup::r--\nmask::r--\nother::r--\n\n"
+        );
+    }
+
+    #[test]
+    fn inherited_acls_and_extra_xattrs_are_replaced() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let parent = tmp.path().join("parent");
+        std::fs::create_dir(&parent).expect("mkdir");
+        tool(
+            "setfacl",
+            &[os("-d"), os("-m"), os("u:nobody:rwx"), parent.as_os_str()],
+        );
+
+        // A directory recorded with an access ACL only: the default ACL it
+        // inherits on creation must go.
+        let src = tmp.path().join("src_dir");
+        std::fs::create_dir(&src).expect("mkdir");
+        tool("setfacl", &[os("-m"), os("g:daemon:rwx"), src.as_os_str()]);
+        let meta = Capturer::new().capture_path(&src).expect("capture");
+        let dst = parent.join("dir");
+        std::fs::create_dir(&dst).expect("mkdir");
+        assert!(xattr::get(&dst, DEFAULT_XATTR).expect("getxattr").is_some());
+        let warnings = apply(&meta, &dst, &ApplyOptions::default()).expect("apply");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(xattr::get(&dst, DEFAULT_XATTR).expect("getxattr"), None);
+        let mut after = Capturer::new().capture_path(&dst).expect("capture");
+        after.ctime = meta.ctime;
+        after.atime = meta.atime;
+        assert_eq!(after, meta);
+
+        // A file recorded with xattrs but no ACL: the inherited ACL and
+        // an unrecorded xattr are removed.
+        let src = tmp.path().join("src_file");
+        std::fs::write(&src, b"").expect("write");
+        tool(
+            "setfattr",
+            &[
+                os("-n"),
+                os("user.keep"),
+                os("-v"),
+                os("k"),
+                src.as_os_str(),
+            ],
+        );
+        let meta = Capturer::new().capture_path(&src).expect("capture");
+        let dst = parent.join("file");
+        std::fs::write(&dst, b"").expect("write");
+        tool(
+            "setfattr",
+            &[
+                os("-n"),
+                os("user.extra"),
+                os("-v"),
+                os("e"),
+                dst.as_os_str(),
+            ],
+        );
+        assert!(xattr::get(&dst, ACCESS_XATTR).expect("getxattr").is_some());
+        let warnings = apply(&meta, &dst, &ApplyOptions::default()).expect("apply");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let after = Capturer::new().capture_path(&dst).expect("capture");
+        assert_eq!(after.xattrs, vec![(b"user.keep".to_vec(), b"k".to_vec())]);
+        assert_eq!(after.acl, None);
+        assert_eq!(after.mode, meta.mode);
+    }
+
+    #[test]
+    fn times_survive_an_immutable_flag() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let src = tmp.path().join("src");
+        let dst = tmp.path().join("dst");
+        std::fs::write(&src, b"i").expect("write");
+        set_times(&src, (1_234, 5), (6_789, 10));
+        tool("chattr", &[os("+i"), src.as_os_str()]);
+        let meta = Capturer::new().capture_path(&src);
+        tool("chattr", &[os("-i"), src.as_os_str()]);
+        let meta = meta.expect("capture");
+        assert_eq!(meta.linux_attr.map(|f| f & 0x10), Some(0x10));
+
+        std::fs::write(&dst, b"i").expect("write");
+        let warnings = apply(&meta, &dst, &ApplyOptions::default());
+        let after = Capturer::new().capture_path(&dst);
+        tool("chattr", &[os("-i"), dst.as_os_str()]);
+        assert!(warnings.expect("apply").is_empty());
+        let after = after.expect("capture");
+        assert_eq!(after.linux_attr, meta.linux_attr);
+        assert_eq!((after.atime, after.mtime), (meta.atime, meta.mtime));
+    }
+
+    #[test]
+    fn sockets_need_no_short_path() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // Longer than sun_path (108 bytes), which bind() could not use.
+        let path = tmp.path().join("s".repeat(150));
+        let meta = Metadata {
+            mode: 0o140755,
+            ..Metadata::default()
+        };
+        create_special(&meta, &path).expect("create socket");
+        let st = std::fs::symlink_metadata(&path).expect("lstat");
+        assert_eq!(FileType::from_mode(st.mode()), FileType::Socket);
+    }
+
+    #[test]
+    fn refusals_become_warnings_and_type_mismatch_is_an_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink("nowhere", &link).expect("symlink");
+        let mut meta = Capturer::new().capture_path(&link).expect("capture");
+        // Linux refuses user.* xattrs on symlinks.
+        meta.xattrs = vec![(b"user.x".to_vec(), b"1".to_vec())];
+        let warnings = apply(&meta, &link, &ApplyOptions::default()).expect("apply");
+        assert!(
+            matches!(warnings.as_slice(), [ApplyWarning::Xattr { name, .. }] if name == b"user.x"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].to_string().starts_with("xattr user.x: "));
+
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"").expect("write");
+        let err =
+            apply(&meta, &file, &ApplyOptions::default()).expect_err("symlink meta on a file");
+        assert!(matches!(
+            err,
+            ApplyError::TypeMismatch {
+                expected: FileType::Symlink,
+                found: FileType::File,
+                ..
+            }
+        ));
+
+        let missing = tmp.path().join("missing");
+        let err = apply(&meta, &missing, &ApplyOptions::default()).expect_err("missing");
+        assert!(matches!(err, ApplyError::Io { step: "lstat", .. }));
+
+        let err = create_special(&meta, &tmp.path().join("x")).expect_err("not special");
+        assert!(matches!(
+            err,
+            ApplyError::NotSpecial {
+                kind: FileType::Symlink,
+                ..
+            }
+        ));
+    }
+}
