@@ -1,1 +1,3 @@
 //! Integration tests (filled in with the features).
+
+mod chunk_vs_bup;
