@@ -177,15 +177,15 @@ fn looks_incompressible(body: &[u8]) -> bool {
     if body.len() < PRECHECK_MIN {
         return false;
     }
-    let mut sample = Vec::with_capacity(SAMPLE_PIECE * SAMPLE_PIECES);
     let span = body.len() - SAMPLE_PIECE;
-    for i in 0..SAMPLE_PIECES {
+    let pieces = (0..SAMPLE_PIECES).map(|i| {
         let at = span * i / (SAMPLE_PIECES - 1);
-        sample.extend_from_slice(&body[at..at + SAMPLE_PIECE]);
-    }
-    if byte_entropy(&sample) < 7.0 {
+        &body[at..at + SAMPLE_PIECE]
+    });
+    if byte_entropy(pieces.clone()) < 7.0 {
         return false;
     }
+    let sample = pieces.collect::<Vec<&[u8]>>().concat();
     let mut out = Vec::new();
     if !compress_into(1, &sample, &mut out) {
         return true;
@@ -193,13 +193,20 @@ fn looks_incompressible(body: &[u8]) -> bool {
     out.len() * 100 >= sample.len() * 97
 }
 
-/// Order-0 entropy of `data` in bits per byte.
-fn byte_entropy(data: &[u8]) -> f64 {
+/// Order-0 entropy of the bytes of `pieces`, in bits per byte.
+fn byte_entropy<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> f64 {
     let mut counts = [0u32; 256];
-    for &b in data {
-        counts[b as usize] += 1;
+    let mut n = 0usize;
+    for piece in pieces {
+        n += piece.len();
+        for &b in piece {
+            counts[b as usize] += 1;
+        }
     }
-    let n = data.len() as f64;
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f64;
     let sum: f64 = counts
         .iter()
         .filter(|&&c| c > 0)
@@ -316,8 +323,16 @@ mod tests {
 
     #[test]
     fn entropy_estimate_separates_text_from_noise() {
-        assert!(byte_entropy(&text_bytes(4096, 5)) < 6.0);
-        assert!(byte_entropy(&random_bytes(4096, 5)) > 7.9);
-        assert_eq!(byte_entropy(&[7u8; 100]), 0.0);
+        let text = text_bytes(4096, 5);
+        let noise = random_bytes(4096, 5);
+        assert!(byte_entropy(std::iter::once(&text[..])) < 6.0);
+        assert!(byte_entropy(std::iter::once(&noise[..])) > 7.9);
+        assert_eq!(byte_entropy(std::iter::once(&[7u8; 100][..])), 0.0);
+        assert_eq!(byte_entropy(std::iter::empty()), 0.0);
+        // Two uniform symbols in two pieces: exactly one bit.
+        assert_eq!(
+            byte_entropy([&[1u8, 1][..], &[2u8, 2][..]].into_iter()),
+            1.0
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! * [`entry`]: encoding one object as a pack entry ([`PackedObject`]: type/size
 //!   header + zlib stream, with its id and CRC-32). This is also the unit the
 //!   remote protocol sends.
-//! * [`write`]: [`PackWriter`], which appends entries to a temporary pack and
+//! * [`write`](mod@write): [`PackWriter`], which appends entries to a temporary pack and
 //!   finishes it crash-safely (trailer, fsync, idx, renames: pack first, idx last).
 //! * [`idx`]: writing `.idx` v2 ([`write_idx_v2`]) and looking ids up in a
 //!   parsed `.idx` v2 or v1 ([`Idx`]).

@@ -806,6 +806,13 @@ mod tests {
     }
 
     #[test]
+    fn pack_and_idx_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Pack>();
+        check::<Idx>();
+    }
+
+    #[test]
     fn parses_spec_example_header() {
         // bup-format.md §1.2: `36 78 01 cb cc cb 4b 2d e2 02 00 08 77 02 27` is a 6-byte blob "inner\n".
         let entry = [
