@@ -1,13 +1,19 @@
 //! Writing a pack file and its idx, crash-safely.
 //!
 //! Owns the write order that keeps a repository consistent if the process
-//! dies at any point: entries go to `objects/pack/tmp_pack_<random>`; at the
-//! end the object count is patched, the SHA-1 trailer appended and the file
-//! fsynced; the idx is written to `tmp_idx_<random>` and fsynced; then the
-//! pack is renamed to `pack-<sha>.pack`, the idx to `pack-<sha>.idx` (last, so
-//! git and bup never see an idx without its pack), and the directory is
+//! dies at any point: entries go to `objects/pack/backup-tmp-pack-<random>`;
+//! at the end the object count is patched, the SHA-1 trailer appended and the
+//! file fsynced; the idx is written to `backup-tmp-idx-<random>` and fsynced;
+//! both are made read-only (as git does); then the idx is renamed to
+//! `pack-<sha>.idx` and the pack to `pack-<sha>.pack`, and the directory is
 //! fsynced. A writer that is dropped unfinished removes its temporary files.
 //! Deciding which objects to write (dedup) is the caller's job.
+//!
+//! Why the idx is published first: a kill between the two renames leaves one
+//! file without the other. A `.pack` without its `.idx` makes `bup fsck`
+//! fail; an `.idx` without its `.pack` is ignored by git and by `bup fsck`,
+//! and [`recover`] (run by the next writer, under the repository lock)
+//! completes the publication from the temp pack or removes the idx.
 
 use crate::oid::ObjectId;
 use crate::pack::entry::PackedObject;
@@ -17,7 +23,7 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +168,95 @@ fn random_suffix() -> String {
     format!("{:016x}", h.finish())
 }
 
+/// Prefix of temporary pack files (ours only, so [`recover`] may remove them).
+pub const TMP_PACK: &str = "backup-tmp-pack-";
+/// Prefix of temporary idx files.
+pub const TMP_IDX: &str = "backup-tmp-idx-";
+
+/// What [`recover`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Packs whose publication was completed (`pack-<hex>`).
+    pub completed: Vec<String>,
+    /// Idx files removed because their pack was never written.
+    pub removed_idx: Vec<String>,
+    /// Temporary files removed.
+    pub removed_tmp: usize,
+}
+
+/// Repair what a writer killed mid-way left in `pack_dir`: an `.idx`
+/// published without its `.pack` gets its pack from the matching temporary
+/// file (same trailer) or is removed; our leftover temporary files are
+/// removed. Call only while holding the repository lock.
+pub fn recover(pack_dir: &Path) -> Result<Recovery, Error> {
+    let io = |action: &'static str, path: &Path, source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut rec = Recovery::default();
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(pack_dir).map_err(|e| io("listing", pack_dir, e))? {
+        let e = e.map_err(|e| io("listing", pack_dir, e))?;
+        if let Some(n) = e.file_name().to_str() {
+            names.push(n.to_string());
+        }
+    }
+    let tmp_packs: Vec<&String> = names.iter().filter(|n| n.starts_with(TMP_PACK)).collect();
+    for n in &names {
+        let Some(stem) = n.strip_suffix(".idx").filter(|s| s.starts_with("pack-")) else {
+            continue;
+        };
+        let pack = pack_dir.join(format!("{stem}.pack"));
+        if pack.exists() {
+            continue;
+        }
+        let want = ObjectId::from_hex(&stem.as_bytes()["pack-".len()..]).ok();
+        let found = tmp_packs.iter().find(|t| {
+            let p = pack_dir.join(t);
+            want.is_some_and(|w| trailer_of(&p).is_some_and(|t| t == *w.as_bytes()))
+        });
+        match found {
+            Some(t) => {
+                std::fs::rename(pack_dir.join(t), &pack).map_err(|e| io("renaming", &pack, e))?;
+                rec.completed.push(stem.to_string());
+            }
+            None => {
+                let idx = pack_dir.join(n);
+                std::fs::remove_file(&idx).map_err(|e| io("removing", &idx, e))?;
+                rec.removed_idx.push(stem.to_string());
+            }
+        }
+    }
+    for n in &names {
+        if n.starts_with(TMP_PACK) || n.starts_with(TMP_IDX) {
+            let p = pack_dir.join(n);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| io("removing", &p, e))?;
+                rec.removed_tmp += 1;
+            }
+        }
+    }
+    if rec != Recovery::default() {
+        File::open(pack_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("syncing", pack_dir, e))?;
+    }
+    Ok(rec)
+}
+
+/// The last 20 bytes of a finished (temp) pack, checked against its content.
+fn trailer_of(path: &Path) -> Option<[u8; 20]> {
+    let f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len < 32 {
+        return None;
+    }
+    let mut t = [0u8; 20];
+    f.read_exact_at(&mut t, len - 20).ok()?;
+    (hash_file(&f, len - 20).ok()? == t).then_some(t)
+}
+
 /// Create a new file `<dir>/<prefix><random>` that did not exist before.
 fn create_temp(dir: &Path, prefix: &str) -> Result<(PathBuf, File), Error> {
     let mut last = None;
@@ -193,10 +288,10 @@ fn create_temp(dir: &Path, prefix: &str) -> Result<(PathBuf, File), Error> {
 }
 
 impl PackWriter {
-    /// Start a new pack as a temporary file `tmp_pack_<random>` inside
-    /// `pack_dir` (normally `<repo>/objects/pack`, which must exist).
+    /// Start a new pack as a temporary file `backup-tmp-pack-<random>`
+    /// inside `pack_dir` (normally `<repo>/objects/pack`, which must exist).
     pub fn create(pack_dir: &Path) -> Result<PackWriter, Error> {
-        let (tmp_pack, file) = create_temp(pack_dir, "tmp_pack_")?;
+        let (tmp_pack, file) = create_temp(pack_dir, TMP_PACK)?;
         let mut w = PackWriter {
             dir: pack_dir.to_path_buf(),
             tmp_pack: tmp_pack.clone(),
@@ -280,7 +375,7 @@ impl PackWriter {
 
     /// Finish the pack: patch the object count, append the SHA-1 trailer,
     /// fsync, write the idx v2 to a temporary file and fsync it, rename the
-    /// pack to `pack-<hex>.pack`, then the idx to `pack-<hex>.idx`, and fsync
+    /// idx to `pack-<hex>.idx`, then the pack to `pack-<hex>.pack`, and fsync
     /// the directory. With zero objects, removes the temporary file and
     /// returns `Ok(None)`. On error the temporary files are removed.
     pub fn finish(mut self) -> Result<Option<FinishedPack>, Error> {
@@ -315,7 +410,7 @@ impl PackWriter {
         failpoint("pack-after-fsync");
 
         let idx_bytes = write_idx_v2(&mut self.entries, &sha);
-        let (tmp_idx, mut idx_file) = create_temp(&self.dir, "tmp_idx_")?;
+        let (tmp_idx, mut idx_file) = create_temp(&self.dir, TMP_IDX)?;
         self.cleanup.push(tmp_idx.clone());
         idx_file
             .write_all(&idx_bytes)
@@ -327,13 +422,20 @@ impl PackWriter {
         let name = format!("pack-{}", ObjectId(sha).to_hex());
         let pack_path = self.dir.join(format!("{name}.pack"));
         let idx_path = self.dir.join(format!("{name}.idx"));
-        std::fs::rename(&self.tmp_pack, &pack_path)
-            .map_err(|e| self.io_err("renaming", &self.tmp_pack, e))?;
-        self.cleanup.retain(|p| *p != self.tmp_pack);
-        failpoint("pack-after-pack-rename");
+        for p in [&self.tmp_pack, &tmp_idx] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o444))
+                .map_err(|e| self.io_err("making read-only", p, e))?;
+        }
         std::fs::rename(&tmp_idx, &idx_path).map_err(|e| self.io_err("renaming", &tmp_idx, e))?;
-        self.cleanup.clear();
+        self.cleanup.retain(|p| *p != tmp_idx);
         failpoint("pack-after-idx-rename");
+        if let Err(e) = std::fs::rename(&self.tmp_pack, &pack_path) {
+            // Never leave an idx whose pack is missing.
+            let _ = std::fs::remove_file(&idx_path);
+            return Err(self.io_err("renaming", &self.tmp_pack, e));
+        }
+        self.cleanup.clear();
+        failpoint("pack-after-pack-rename");
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| self.io_err("syncing", &self.dir, e))?;
@@ -461,7 +563,7 @@ mod tests {
                 .unwrap()
                 .to_str()
                 .unwrap()
-                .starts_with("tmp_pack_")
+                .starts_with(TMP_PACK)
         );
         let mut expected: HashMap<ObjectId, (ObjectKind, Vec<u8>)> = HashMap::new();
         for (i, (kind, body)) in objects.iter().enumerate() {
@@ -665,9 +767,65 @@ mod tests {
                 "pack-before-trailer",
                 "pack-after-fsync",
                 "pack-after-idx-write",
-                "pack-after-pack-rename",
-                "pack-after-idx-rename"
+                "pack-after-idx-rename",
+                "pack-after-pack-rename"
             ]
         );
+    }
+
+    #[test]
+    fn recover_completes_or_undoes_an_interrupted_publication() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let publish = |data: &[u8]| {
+            let mut w = PackWriter::create(dir).unwrap();
+            w.append(&encode_object(
+                ObjectKind::Blob,
+                data,
+                Compression::default(),
+            ))
+            .unwrap();
+            w.finish().unwrap().unwrap()
+        };
+        // Killed after the idx rename, before the pack rename: the finished
+        // pack is still under its temp name.
+        let a = publish(b"first");
+        let tmp_a = dir.join(format!("{TMP_PACK}killed"));
+        std::fs::rename(&a.pack_path, &tmp_a).unwrap();
+        // Killed the same way, but the temp pack is gone too.
+        let b = publish(b"second");
+        std::fs::remove_file(&b.pack_path).unwrap();
+        // A stray temp idx and a temp pack that never got its trailer.
+        std::fs::write(dir.join(format!("{TMP_IDX}x")), b"junk").unwrap();
+        std::fs::write(
+            dir.join(format!("{TMP_PACK}y")),
+            b"PACK\0\0\0\x02junk-without-trailer",
+        )
+        .unwrap();
+        // Someone else's temp file is not ours to remove.
+        std::fs::write(dir.join("tmp_pack_git"), b"git's").unwrap();
+
+        let rec = recover(dir).unwrap();
+        assert_eq!(rec.completed, vec![a.name.clone()]);
+        assert_eq!(rec.removed_idx, vec![b.name.clone()]);
+        assert_eq!(rec.removed_tmp, 2);
+        assert!(a.pack_path.exists() && a.idx_path.exists());
+        assert!(!b.idx_path.exists());
+        assert!(dir.join("tmp_pack_git").exists());
+        let mut left: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                format!("{}.idx", a.name),
+                format!("{}.pack", a.name),
+                "tmp_pack_git".into()
+            ]
+        );
+        // Nothing left to do the second time.
+        assert_eq!(recover(dir).unwrap(), Recovery::default());
     }
 }
