@@ -26,6 +26,7 @@
 #![deny(unsafe_code)]
 
 pub mod chunk;
+pub mod failpoint;
 pub mod fsindex;
 pub mod meta;
 pub mod object;
