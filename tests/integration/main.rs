@@ -1,3 +1,11 @@
-//! Integration tests (filled in with the features).
+//! Integration tests: the `backup` binary against the real git and bup.
+//! One test binary (see Cargo.toml); each module covers one area.
 
+// Test code may panic on unexpected failures: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+mod bupcompat;
 mod chunk_vs_bup;
+mod crash;
+mod save;
+mod util;
