@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod lock;
+pub mod mem;
 pub mod odb;
 pub mod refs;
 pub mod sink;
@@ -21,6 +22,7 @@ use std::sync::Once;
 
 pub use config::RepoConfig;
 pub use lock::RepoLock;
+pub use mem::MemSink;
 pub use odb::ObjectIndex;
 pub use sink::{LocalSink, ObjectSink, SinkError, SinkStats};
 

@@ -446,3 +446,113 @@ fn bad_inputs_fail_clearly_and_harm_nothing() {
     assert!(text(ok(git(&repo).args(["rev-list", "s"]))).contains(&good));
     git_fsck(&repo);
 }
+
+/// A backup of a tree holding git checkouts (`.git` directories), hostile
+/// `.gitmodules` and oversized `.gitattributes` still passes
+/// `git fsck --strict`, and the real bup restores the real names.
+#[test]
+fn git_metadata_names_keep_git_fsck_clean_and_restore_by_name() {
+    let (_td, base) = tempdir();
+    let src = base.join("home");
+    for f in [
+        "proj/.git/HEAD",
+        "proj/.git/config",
+        "proj/src/main.rs",
+        "other/.GIT",
+        "other/.git.",
+        "other/git~1",
+        "other/.gitignore",
+    ] {
+        let p = src.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("{f}\n")).unwrap();
+    }
+    std::fs::write(
+        src.join("proj/.gitmodules"),
+        "[submodule \"x\"]\n\tpath = x\n\turl = --upload-pack=evil\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("proj/.gitattributes"),
+        format!("*.c {}\n", "a".repeat(5000)),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(".gitmodules", src.join("other/.gitmodules")).unwrap();
+    let repo = base.join("repo");
+    init(&repo, &[]);
+    save(&repo, "home", &src);
+    git_fsck(&repo);
+    bup_fsck(&repo);
+    let out = base.join("out");
+    ok(bup(&repo)
+        .args(["restore", "-q", "-C"])
+        .arg(&out)
+        .arg(format!("home/latest{}/", src.display())));
+    let (mut want, mut got) = (snapshot(&src, false), snapshot(&out, false));
+    want.remove(Path::new(""));
+    got.remove(Path::new(""));
+    let d = diff(&want, &got);
+    assert!(d.is_empty(), "{}", d.join("\n"));
+    let ls = text(ok(bup(&repo)
+        .args(["ls", "-a"])
+        .arg(format!("home/latest{}/proj", src.display()))));
+    assert!(ls.lines().any(|l| l == ".git"), "{ls}");
+}
+
+/// `backup index` rules (-x, --exclude, --exclude-from, --exclude-rx) are
+/// recorded and applied by the next save of the same path.
+#[test]
+fn index_rules_are_remembered_by_save() {
+    let (_td, base) = tempdir();
+    let src = base.join("srv");
+    for f in [
+        "keep.txt",
+        "cache/big.tmp",
+        "cache/x",
+        "logs/a.log",
+        "logs/keep.txt",
+        "skip-me/y",
+        "sub/z.tmp",
+    ] {
+        let p = src.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, f.as_bytes()).unwrap();
+    }
+    // Another filesystem mounted inside the tree.
+    let mnt = src.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    ok(std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt));
+    std::fs::write(mnt.join("other-fs.txt"), b"x").unwrap();
+    let list = base.join("excludes");
+    std::fs::write(
+        &list,
+        format!("# comment\n{}\n", src.join("skip-me").display()),
+    )
+    .unwrap();
+    let repo = base.join("repo");
+    init(&repo, &[]);
+    let out = run(backup(&repo)
+        .args(["index", "-x", "--exclude"])
+        .arg(src.join("cache"))
+        .arg("--exclude-from")
+        .arg(&list)
+        .args(["--exclude-rx", r"\.tmp$", "--exclude-rx", "/logs/$"])
+        .arg(&src));
+    save(&repo, "srv", &src);
+    ok(std::process::Command::new("umount").arg(&mnt));
+    assert!(out.status.success(), "{}", text(out.stderr));
+    let ls = text(ok(git(&repo).args(["ls-tree", "-r", "--name-only", "srv"])));
+    let rel = |p: &str| format!("{}/{p}", src.strip_prefix("/").unwrap().display());
+    assert!(ls.contains(&rel("keep.txt")), "{ls}");
+    for gone in [
+        "cache/x",
+        "skip-me/y",
+        "sub/z.tmp",
+        "logs/keep.txt",
+        "mnt/other-fs.txt",
+    ] {
+        assert!(!ls.contains(&rel(gone)), "{gone} should be excluded:\n{ls}");
+    }
+}
