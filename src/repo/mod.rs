@@ -2,8 +2,9 @@
 //!
 //! Owns: where a repository is, creating one (`init`), opening one, its
 //! config ([`config`]), its refs ([`refs`]), the writer lock ([`lock`]), the
-//! index of objects over all packs ([`odb`]), and the [`ObjectSink`] through
-//! which `save` and `split` write ([`sink`]).
+//! index of objects over all packs ([`odb`]), the [`ObjectSink`] through
+//! which `save` and `split` write ([`sink`]), and the [`ObjectSource`]
+//! through which `ls`, `cat-file`, `join` and `restore` read ([`source`]).
 //!
 //! Layout (bup-format.md §1): `HEAD`, `config`, `objects/pack/pack-*.{pack,idx}`,
 //! `refs/heads/<name>` (one branch per backup name), plus our own files in the
@@ -16,6 +17,7 @@ pub mod mem;
 pub mod odb;
 pub mod refs;
 pub mod sink;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -25,6 +27,7 @@ pub use lock::RepoLock;
 pub use mem::MemSink;
 pub use odb::ObjectIndex;
 pub use sink::{LocalSink, ObjectSink, SinkError, SinkStats};
+pub use source::{LocalSource, ObjectSource, ReadError};
 
 use crate::chunk::ChunkerConfig;
 

@@ -110,18 +110,25 @@ pub fn read_ref(repo: &Repo, refname: &str) -> Result<Option<ObjectId>, Error> {
 
 /// All branches (`refs/heads/*`) and their tips, sorted by name.
 pub fn list_branches(repo: &Repo) -> Result<Vec<(String, ObjectId)>, Error> {
+    list_refs(repo, "refs/heads/")
+}
+
+/// All refs under `prefix` (ending in `/`), names without the prefix, sorted.
+/// Symbolic refs are skipped; annotated tags give the tag object's id.
+pub fn list_refs(repo: &Repo, prefix: &str) -> Result<Vec<(String, ObjectId)>, Error> {
     let git = repo.git().map_err(Box::new)?;
+    let glob = format!("{prefix}*");
     let err = |source| Error::Git {
-        refname: "refs/heads/*".into(),
+        refname: glob.clone(),
         source,
     };
     let mut out = Vec::new();
-    for r in git.references_glob("refs/heads/*").map_err(err)? {
+    for r in git.references_glob(&glob).map_err(err)? {
         let r = r.map_err(err)?;
         let (Ok(name), Some(target)) = (r.name(), r.target()) else {
             continue;
         };
-        if let (Some(short), Some(id)) = (name.strip_prefix("refs/heads/"), from_oid(target)) {
+        if let (Some(short), Some(id)) = (name.strip_prefix(prefix), from_oid(target)) {
             out.push((short.to_string(), id));
         }
     }
