@@ -21,6 +21,9 @@
 //!   index over all packs, and the [`repo::ObjectSink`] that writers use.
 //! * [`fsindex`]: the local file index that lets a save skip unchanged files.
 //! * [`save`]: `save` and `split`: walk, chunk, hash, compress, write.
+//! * [`restore`]: recreate files and metadata, safely, in parallel.
+//! * [`vfs`]: the repository as bup shows it (branches, dated saves,
+//!   directories with metadata) for `ls`, `cat-file`, `join`, `restore`.
 //!
 //! `docs/design.md` describes the on-disk format, invariants and write order.
 #![deny(unsafe_code)]
@@ -33,4 +36,6 @@ pub mod object;
 pub mod oid;
 pub mod pack;
 pub mod repo;
+pub mod restore;
 pub mod save;
+pub mod vfs;
