@@ -1,10 +1,14 @@
 //! Command-line parsing and dispatch. The only place that prints, uses
 //! `anyhow`, and decides exit codes.
 
+mod cat_file;
 mod exit;
 mod index;
 mod init;
+mod join;
+mod ls;
 mod progress;
+mod restore;
 mod save;
 mod split;
 
@@ -63,6 +67,10 @@ enum Command {
     Index(index::Args),
     Save(save::Args),
     Split(split::Args),
+    Ls(ls::Args),
+    CatFile(cat_file::Args),
+    Join(join::Args),
+    Restore(restore::Args),
 }
 
 /// Settings every command can use.
@@ -140,6 +148,10 @@ pub fn main() -> ExitCode {
         Command::Index(a) => index::run(&global, a),
         Command::Save(a) => save::run(&global, a),
         Command::Split(a) => split::run(&global, a),
+        Command::Ls(a) => ls::run(&global, a),
+        Command::CatFile(a) => cat_file::run(&global, a),
+        Command::Join(a) => join::run(&global, a),
+        Command::Restore(a) => restore::run(&global, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

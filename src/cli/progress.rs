@@ -1,20 +1,19 @@
 //! A one-line progress display on stderr, only when it is a terminal.
 
-use backup::save::Progress;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Draws `Progress` every quarter second until dropped.
+/// Redraws a one-line status every quarter second until dropped.
 pub struct Display {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Display {
-    /// Start drawing if `enabled`.
-    pub fn start(progress: Arc<Progress>, enabled: bool) -> Display {
+    /// Start drawing `line(elapsed seconds)` if `enabled`.
+    pub fn start(line: Box<dyn Fn(f64) -> String + Send>, enabled: bool) -> Display {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = enabled.then(|| {
             let stop = stop.clone();
@@ -22,16 +21,9 @@ impl Display {
                 let start = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(250));
-                    let mb = progress.bytes_read.load(Ordering::Relaxed) as f64 / 1e6;
                     let secs = start.elapsed().as_secs_f64().max(0.001);
                     let mut err = std::io::stderr().lock();
-                    let _ = write!(
-                        err,
-                        "\r\x1b[K{} entries, {} unchanged, {mb:.1} MB read ({:.0} MB/s)",
-                        progress.entries.load(Ordering::Relaxed),
-                        progress.reused.load(Ordering::Relaxed),
-                        mb / secs
-                    );
+                    let _ = write!(err, "\r\x1b[K{}", line(secs));
                     let _ = err.flush();
                 }
                 let _ = write!(std::io::stderr(), "\r\x1b[K");

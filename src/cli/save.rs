@@ -97,7 +97,19 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
         never_save: vec![repo.path().to_path_buf()],
     };
     let progress = Arc::new(Progress::default());
-    let display = Display::start(progress.clone(), g.interactive());
+    let p = progress.clone();
+    let display = Display::start(
+        Box::new(move |secs| {
+            let mb = p.bytes_read.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6;
+            format!(
+                "{} entries, {} unchanged, {mb:.1} MB read ({:.0} MB/s)",
+                p.entries.load(std::sync::atomic::Ordering::Relaxed),
+                p.reused.load(std::sync::atomic::Ordering::Relaxed),
+                mb / secs
+            )
+        }),
+        g.interactive(),
+    );
     let mut on_skip = |s: &Skipped| eprintln!("backup: skipped {}: {}", show(&s.path), s.reason);
     let report = backup::save::save(&sink, &opts, &progress, &mut on_skip);
     drop(display);

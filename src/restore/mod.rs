@@ -1,0 +1,739 @@
+//! `restore`: recreate saved files, directories, links and special files
+//! with their metadata, from any [`ObjectSource`] through the [`Vfs`].
+//!
+//! Safety rules (a repository may be hostile or damaged):
+//! * Every path component is reached through a directory file descriptor
+//!   opened with `O_NOFOLLOW`; nothing is ever written through a symlink.
+//!   Metadata is applied through `/proc/self/fd/<dir>/<name>`, so the parent
+//!   directory is pinned by its descriptor, not re-walked by name.
+//! * Entry names `.`, `..`, empty, or containing `/` are refused; so is a
+//!   second entry with the same (demangled) name.
+//! * Directories are created mode 0700 and get their recorded metadata only
+//!   after everything inside them is done (so their times stick, and no other
+//!   user can slip a symlink into them meanwhile).
+//! * A missing or corrupt object fails only the files that need it: they are
+//!   reported (repository path and object) and removed; the rest restores.
+//!
+//! Files are restored by rayon jobs in parallel (a large file's chunks are
+//! read and verified in parallel batches and written in order); at most
+//! [`WINDOW`] files are in flight, so memory stays bounded.
+
+use crate::meta::{self, ApplyOptions, FileType, Metadata};
+use crate::object::MODE_TREE;
+use crate::object::tree;
+use crate::oid::{ObjectId, ObjectKind};
+use crate::repo::source::{ReadError, read_kind};
+use crate::vfs::{self, Item, Kind, Vfs, effective_meta};
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{Mode, SFlag, fstatat, mkdirat};
+use nix::unistd::{UnlinkatFlags, linkat, symlinkat, unlinkat};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+/// Files being restored at once, at most.
+pub const WINDOW: usize = 64;
+/// Chunks of one file read in parallel per batch.
+const CHUNK_BATCH: usize = 32;
+
+/// Errors that stop a restore before it starts (per-entry problems do not:
+/// they are reported as [`Problem`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A path to restore does not resolve.
+    #[error(transparent)]
+    Resolve(#[from] vfs::Error),
+    /// The output directory cannot be created or opened.
+    #[error("cannot use output directory {path}: {source}")]
+    Output {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// How to restore.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Restore owners by number, ignoring recorded names.
+    pub numeric_ids: bool,
+    /// Leave runs of zeros as holes.
+    pub sparse: bool,
+}
+
+/// Something that was not restored (or not completely), and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Path in the repository.
+    pub path: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Live counters for progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Entries restored.
+    pub entries: AtomicU64,
+    /// Bytes of file content written.
+    pub bytes: AtomicU64,
+}
+
+/// The outcome of a restore.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Entries restored.
+    pub entries: u64,
+    /// Bytes of content written.
+    pub bytes: u64,
+    /// Entries not restored (the restore is partial when non-empty).
+    pub problems: Vec<Problem>,
+    /// Metadata that could not be applied, counted by kind (e.g. ownership
+    /// when not running as root).
+    pub not_applied: Vec<(String, u64)>,
+}
+
+/// One directory being restored.
+struct Dir {
+    fd: OwnedFd,
+    /// Parent and our name in it; `None` for the output directory itself.
+    parent: Option<(Arc<Dir>, Vec<u8>)>,
+    /// Metadata applied when everything inside is done.
+    meta: Option<Metadata>,
+    repo_path: String,
+    /// Children not finished yet, plus one while the walker lists it.
+    pending: AtomicUsize,
+}
+
+impl Dir {
+    fn proc_path(&self, name: &[u8]) -> PathBuf {
+        let mut p = PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()));
+        p.push(std::ffi::OsStr::from_bytes(name));
+        p
+    }
+}
+
+struct Shared<'a> {
+    vfs: &'a Vfs<'a>,
+    opts: &'a Options,
+    apply: ApplyOptions,
+    progress: &'a Progress,
+    problems: Mutex<Vec<Problem>>,
+    not_applied: Mutex<HashMap<String, u64>>,
+}
+
+impl Shared<'_> {
+    fn problem(&self, path: &str, reason: String) {
+        if let Ok(mut p) = self.problems.lock() {
+            p.push(Problem {
+                path: path.to_string(),
+                reason,
+            });
+        }
+    }
+
+    fn note_unapplied(&self, warnings: Vec<meta::ApplyWarning>) {
+        if warnings.is_empty() {
+            return;
+        }
+        if let Ok(mut m) = self.not_applied.lock() {
+            for w in warnings {
+                *m.entry(warning_kind(&w)).or_default() += 1;
+            }
+        }
+    }
+
+    /// A child of `dir` is done; finish every directory that thereby
+    /// completes, innermost first.
+    fn child_done(&self, dir: &Arc<Dir>) {
+        let mut cur = Arc::clone(dir);
+        loop {
+            if cur.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+                return;
+            }
+            let Some((parent, name)) = &cur.parent else {
+                return;
+            };
+            if let Some(m) = &cur.meta {
+                match meta::apply(m, &parent.proc_path(name), &self.apply) {
+                    Ok(w) => self.note_unapplied(w),
+                    Err(e) => self.problem(&cur.repo_path, format!("metadata not restored: {e}")),
+                }
+            }
+            self.progress.entries.fetch_add(1, Ordering::Relaxed);
+            let next = Arc::clone(parent);
+            cur = next;
+        }
+    }
+}
+
+/// A short, countable description of a metadata warning.
+fn warning_kind(w: &meta::ApplyWarning) -> String {
+    let s = w.to_string();
+    // "xattr user.x: Operation not permitted" → "xattr: Operation not permitted"
+    match s.split_once(": ") {
+        Some((head, tail)) => {
+            let kind = head.split_whitespace().next().unwrap_or(head);
+            format!("{kind}: {tail}")
+        }
+        None => s,
+    }
+}
+
+fn join_repo_path(base: &str, name: &[u8]) -> String {
+    let n = String::from_utf8_lossy(name);
+    if base.ends_with('/') {
+        format!("{base}{n}")
+    } else {
+        format!("{base}/{n}")
+    }
+}
+
+fn name_ok(name: &[u8]) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("empty name")
+    } else if name == b"." || name == b".." {
+        Err("name is `.` or `..`")
+    } else if name.contains(&b'/') {
+        Err("name contains `/`")
+    } else if name.contains(&0) {
+        Err("name contains a NUL byte")
+    } else {
+        Ok(())
+    }
+}
+
+/// Open (creating if needed) the output directory.
+fn open_outdir(path: &Path) -> Result<OwnedFd, Error> {
+    let err = |source| Error::Output {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(err)?;
+    let f = std::fs::File::open(path).map_err(err)?;
+    if !f.metadata().map_err(err)?.is_dir() {
+        return Err(err(std::io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
+    Ok(OwnedFd::from(f))
+}
+
+/// Create (or reuse) directory `name` in `parent`, mode 0700, and open it
+/// without following symlinks.
+fn make_dir(parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, String> {
+    let n = std::ffi::OsStr::from_bytes(name);
+    match mkdirat(parent.as_fd(), n, Mode::from_bits_truncate(0o700)) {
+        Ok(()) => {}
+        Err(nix::Error::EEXIST) => {
+            let st = fstatat(parent.as_fd(), n, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| e.to_string())?;
+            if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFDIR {
+                // Something else is in the way: replace it, but never a
+                // directory tree and never by following it.
+                unlinkat(parent.as_fd(), n, UnlinkatFlags::NoRemoveDir)
+                    .map_err(|e| format!("cannot replace the existing entry: {e}"))?;
+                mkdirat(parent.as_fd(), n, Mode::from_bits_truncate(0o700))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    openat(
+        parent.as_fd(),
+        n,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Remove whatever non-directory is at `name` (so a restore overwrites).
+fn clear_entry(dir: &OwnedFd, name: &[u8]) -> Result<(), String> {
+    let n = std::ffi::OsStr::from_bytes(name);
+    match unlinkat(dir.as_fd(), n, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::Error::ENOENT) => Ok(()),
+        Err(nix::Error::EISDIR) => Err("a directory is in the way".into()),
+        Err(e) => Err(format!("cannot replace the existing entry: {e}")),
+    }
+}
+
+/// Where a request puts things.
+enum Target {
+    /// Restore `item` as `name` inside the directory.
+    Entry(Item, Vec<u8>),
+    /// Restore the children of `item` into the directory itself.
+    Contents(Item),
+}
+
+/// Restore each of `paths` (repository paths; a trailing `/` restores a
+/// directory's contents into `outdir`, without it the entry itself) into
+/// `outdir`, which is created if missing.
+pub fn restore(
+    vfs: &Vfs<'_>,
+    paths: &[Vec<u8>],
+    outdir: &Path,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<Report, Error> {
+    let mut targets = Vec::new();
+    for p in paths {
+        let contents = p.ends_with(b"/") && p.iter().any(|&c| c != b'/');
+        let (names, mut item) = vfs.resolve(p, contents)?;
+        let shown = String::from_utf8_lossy(p).trim_end_matches('/').to_string();
+        if contents || names.is_empty() {
+            if let Kind::Save { tree, .. } | Kind::Dir { tree } = &item.kind
+                && item.meta.is_none()
+            {
+                item.meta = vfs.dir_meta(tree, &names)?;
+            }
+            targets.push((shown, names, Target::Contents(item)));
+        } else {
+            if let Kind::Save { tree, .. } | Kind::Dir { tree } = &item.kind
+                && item.meta.is_none()
+            {
+                item.meta = vfs.dir_meta(tree, &names)?;
+            }
+            let name = names.last().cloned().unwrap_or_default();
+            targets.push((shown, names, Target::Entry(item, name)));
+        }
+    }
+    let root_fd = open_outdir(outdir)?;
+    let root = Arc::new(Dir {
+        fd: root_fd,
+        parent: None,
+        meta: None,
+        repo_path: String::from("/"),
+        pending: AtomicUsize::new(1),
+    });
+    let shared = Shared {
+        vfs,
+        opts,
+        apply: ApplyOptions {
+            numeric_ids: opts.numeric_ids,
+        },
+        progress,
+        problems: Mutex::new(Vec::new()),
+        not_applied: Mutex::new(HashMap::new()),
+    };
+    let mut links: Vec<Deferred> = Vec::new();
+    let mut hard: HashMap<Vec<u8>, Primary> = HashMap::new();
+    // Permits bound the number of files in flight.
+    let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(WINDOW);
+    for _ in 0..WINDOW {
+        let _ = permit_tx.send(());
+    }
+    rayon::in_place_scope(|scope| {
+        for (shown, names, target) in targets {
+            match target {
+                Target::Contents(item) => {
+                    root.pending.fetch_add(1, Ordering::AcqRel);
+                    let holder = Arc::new(Dir {
+                        fd: match root.fd.try_clone() {
+                            Ok(fd) => fd,
+                            Err(e) => {
+                                shared.problem(
+                                    &shown,
+                                    format!("cannot use the output directory: {e}"),
+                                );
+                                shared.child_done(&root);
+                                continue;
+                            }
+                        },
+                        parent: Some((Arc::clone(&root), Vec::new())),
+                        meta: None,
+                        repo_path: shown.clone(),
+                        pending: AtomicUsize::new(1),
+                    });
+                    walk_dir(
+                        &shared, scope, &holder, &item, &names, &mut hard, &mut links, &permit_tx,
+                        &permit_rx,
+                    );
+                    shared.child_done(&holder);
+                }
+                Target::Entry(item, name) => {
+                    let mut parent_names = names.clone();
+                    parent_names.pop();
+                    schedule(
+                        &shared,
+                        scope,
+                        &root,
+                        item,
+                        name,
+                        &parent_names,
+                        &shown,
+                        &mut hard,
+                        &mut links,
+                        &permit_tx,
+                        &permit_rx,
+                    );
+                }
+            }
+        }
+    });
+    // Hard links whose first member is now complete.
+    for d in links {
+        let n = std::ffi::OsStr::from_bytes(&d.name);
+        let pn = std::ffi::OsStr::from_bytes(&d.primary_name);
+        let res = clear_entry(&d.dir.fd, &d.name).and_then(|()| {
+            linkat(
+                d.primary_dir.fd.as_fd(),
+                pn,
+                d.dir.fd.as_fd(),
+                n,
+                AtFlags::empty(),
+            )
+            .map_err(|e| e.to_string())
+        });
+        match res {
+            Ok(()) => {
+                progress.entries.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => shared.problem(&d.repo_path, format!("hard link not restored: {e}")),
+        }
+        shared.child_done(&d.dir);
+    }
+    shared.child_done(&root);
+    let problems = shared.problems.into_inner().unwrap_or_default();
+    let mut not_applied: Vec<(String, u64)> = shared
+        .not_applied
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    not_applied.sort();
+    Ok(Report {
+        entries: progress.entries.load(Ordering::Relaxed),
+        bytes: progress.bytes.load(Ordering::Relaxed),
+        problems,
+        not_applied,
+    })
+}
+
+/// A hard link to make once its first member is complete.
+struct Deferred {
+    dir: Arc<Dir>,
+    name: Vec<u8>,
+    primary_dir: Arc<Dir>,
+    primary_name: Vec<u8>,
+    repo_path: String,
+}
+
+/// The first restored member of a hard-link set.
+struct Primary {
+    dir: Arc<Dir>,
+    name: Vec<u8>,
+    id: Option<ObjectId>,
+    meta: Metadata,
+}
+
+/// Whether two members of a hard-link set can share one inode: same
+/// content and the same metadata (bup-format.md §7 item 11).
+fn same_inode(a: &Metadata, a_id: Option<ObjectId>, b: &Metadata, b_id: Option<ObjectId>) -> bool {
+    a_id == b_id
+        && a.mode == b.mode
+        && a.mtime == b.mtime
+        && a.ctime == b.ctime
+        && a.uid == b.uid
+        && a.gid == b.gid
+        && a.user == b.user
+        && a.group == b.group
+        && a.rdev == b.rdev
+        && a.size == b.size
+        && a.acl == b.acl
+        && a.linux_attr == b.linux_attr
+        && a.xattrs == b.xattrs
+}
+
+#[allow(clippy::too_many_arguments)]
+fn schedule<'s>(
+    shared: &'s Shared<'s>,
+    scope: &rayon::Scope<'s>,
+    dir: &Arc<Dir>,
+    item: Item,
+    name: Vec<u8>,
+    parent_names: &[Vec<u8>],
+    repo_path: &str,
+    hard: &mut HashMap<Vec<u8>, Primary>,
+    links: &mut Vec<Deferred>,
+    permit_tx: &'s mpsc::SyncSender<()>,
+    permit_rx: &mpsc::Receiver<()>,
+) {
+    if let Err(why) = name_ok(&name) {
+        shared.problem(repo_path, format!("refused: {why}"));
+        return;
+    }
+    let mut my_names = parent_names.to_vec();
+    my_names.push(name.clone());
+    if item.is_dir() {
+        let fd = match make_dir(&dir.fd, &name) {
+            Ok(fd) => fd,
+            Err(e) => {
+                shared.problem(repo_path, format!("directory not created: {e}"));
+                return;
+            }
+        };
+        dir.pending.fetch_add(1, Ordering::AcqRel);
+        let sub = Arc::new(Dir {
+            fd,
+            parent: Some((Arc::clone(dir), name)),
+            meta: Some(effective_meta(&item)),
+            repo_path: repo_path.to_string(),
+            pending: AtomicUsize::new(1),
+        });
+        walk_dir(
+            shared, scope, &sub, &item, &my_names, hard, links, permit_tx, permit_rx,
+        );
+        shared.child_done(&sub);
+        return;
+    }
+    let m = effective_meta(&item);
+    // Hard links: later members become links to the first one.
+    if let Some(target) = m.hardlink_target.clone()
+        && m.file_type() != FileType::Dir
+    {
+        let id = item.object_id();
+        match hard.get(&target) {
+            Some(p) if same_inode(&p.meta, p.id, &m, id) => {
+                dir.pending.fetch_add(1, Ordering::AcqRel);
+                links.push(Deferred {
+                    dir: Arc::clone(dir),
+                    name,
+                    primary_dir: Arc::clone(&p.dir),
+                    primary_name: p.name.clone(),
+                    repo_path: repo_path.to_string(),
+                });
+                return;
+            }
+            Some(_) => {}
+            None => {
+                hard.insert(
+                    target,
+                    Primary {
+                        dir: Arc::clone(dir),
+                        name: name.clone(),
+                        id,
+                        meta: m.clone(),
+                    },
+                );
+            }
+        }
+    }
+    // Wait for a free slot, then restore on the pool.
+    let _ = permit_rx.recv();
+    dir.pending.fetch_add(1, Ordering::AcqRel);
+    let dir = Arc::clone(dir);
+    let repo_path = repo_path.to_string();
+    scope.spawn(move |_| {
+        if let Err(reason) = restore_leaf(shared, &dir, &name, &item, &m, &my_names) {
+            let _ = clear_entry(&dir.fd, &name);
+            shared.problem(&repo_path, reason);
+        } else {
+            shared.progress.entries.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.child_done(&dir);
+        let _ = permit_tx.send(());
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_dir<'s>(
+    shared: &'s Shared<'s>,
+    scope: &rayon::Scope<'s>,
+    dir: &Arc<Dir>,
+    item: &Item,
+    names: &[Vec<u8>],
+    hard: &mut HashMap<Vec<u8>, Primary>,
+    links: &mut Vec<Deferred>,
+    permit_tx: &'s mpsc::SyncSender<()>,
+    permit_rx: &mpsc::Receiver<()>,
+) {
+    let children = match shared.vfs.list(item, names, false) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.problem(&dir.repo_path, format!("contents not restored: {e}"));
+            return;
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    for mut child in children {
+        let path = join_repo_path(&dir.repo_path, &child.name);
+        if !seen.insert(child.name.clone()) {
+            shared.problem(&path, "refused: a second entry with the same name".into());
+            continue;
+        }
+        if let Kind::Dir { tree } | Kind::Save { tree, .. } = &child.kind
+            && child.meta.is_none()
+        {
+            let mut sub = names.to_vec();
+            sub.push(child.name.clone());
+            match shared.vfs.dir_meta(tree, &sub) {
+                Ok(m) => child.meta = m,
+                Err(e) => {
+                    shared.problem(&path, format!("not restored: {e}"));
+                    continue;
+                }
+            }
+        }
+        let name = child.name.clone();
+        schedule(
+            shared, scope, dir, child, name, names, &path, hard, links, permit_tx, permit_rx,
+        );
+    }
+}
+
+/// Restore one non-directory entry into `dir`.
+fn restore_leaf(
+    shared: &Shared<'_>,
+    dir: &Arc<Dir>,
+    name: &[u8],
+    item: &Item,
+    m: &Metadata,
+    names: &[Vec<u8>],
+) -> Result<(), String> {
+    clear_entry(&dir.fd, name)?;
+    let n = std::ffi::OsStr::from_bytes(name);
+    match (&item.kind, item.file_type()) {
+        (Kind::Symlink { .. } | Kind::Latest { .. }, _) => {
+            let target = shared
+                .vfs
+                .link_target(item, names)
+                .map_err(|e| e.to_string())?;
+            symlinkat(std::ffi::OsStr::from_bytes(&target), dir.fd.as_fd(), n)
+                .map_err(|e| format!("symlink not created: {e}"))?;
+        }
+        (
+            Kind::File { .. },
+            FileType::CharDev | FileType::BlockDev | FileType::Fifo | FileType::Socket,
+        ) => {
+            meta::create_special(m, &dir.proc_path(name)).map_err(|e| e.to_string())?;
+        }
+        (Kind::File { id, chunked }, _) => {
+            let fd = openat(
+                dir.fd.as_fd(),
+                n,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .map_err(|e| format!("cannot create: {e}"))?;
+            let file = std::fs::File::from(fd);
+            let written = write_content(shared, &file, id, *chunked, names)?;
+            shared.progress.bytes.fetch_add(written, Ordering::Relaxed);
+        }
+        _ => return Err("cannot restore this kind of entry".into()),
+    }
+    let warnings = meta::apply(m, &dir.proc_path(name), &shared.apply)
+        .map_err(|e| format!("metadata not restored: {e}"))?;
+    shared.note_unapplied(warnings);
+    Ok(())
+}
+
+/// Write a file's content: chunk blobs read and verified in parallel
+/// batches, written in order (holes for zero blocks with `sparse`).
+fn write_content(
+    shared: &Shared<'_>,
+    file: &std::fs::File,
+    id: &ObjectId,
+    chunked: bool,
+    names: &[Vec<u8>],
+) -> Result<u64, String> {
+    let src = shared.vfs.source();
+    let show = |e: ReadError| e.to_string();
+    let blobs: Vec<ObjectId> = if chunked {
+        chunk_list(shared, id, names)?
+    } else {
+        vec![*id]
+    };
+    let mut offset = 0u64;
+    for batch in blobs.chunks(CHUNK_BATCH) {
+        let datas: Vec<Result<Vec<u8>, ReadError>> = if batch.len() > 1 {
+            batch
+                .par_iter()
+                .map(|b| read_kind(src, b, ObjectKind::Blob))
+                .collect()
+        } else {
+            batch
+                .iter()
+                .map(|b| read_kind(src, b, ObjectKind::Blob))
+                .collect()
+        };
+        for d in datas {
+            let d = d.map_err(show)?;
+            write_at(file, &d, offset, shared.opts.sparse)
+                .map_err(|e| format!("write error: {e}"))?;
+            offset += d.len() as u64;
+        }
+    }
+    if shared.opts.sparse {
+        file.set_len(offset)
+            .map_err(|e| format!("write error: {e}"))?;
+    }
+    Ok(offset)
+}
+
+fn write_at(file: &std::fs::File, data: &[u8], offset: u64, sparse: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if !sparse {
+        return file.write_all_at(data, offset);
+    }
+    const BLOCK: usize = 4096;
+    let mut at = 0;
+    while at < data.len() {
+        let end = (at + BLOCK).min(data.len());
+        let piece = &data[at..end];
+        if piece.iter().any(|&b| b != 0) {
+            file.write_all_at(piece, offset + at as u64)?;
+        }
+        at = end;
+    }
+    Ok(())
+}
+
+/// The blobs of a chunk tree, in order.
+fn chunk_list(
+    shared: &Shared<'_>,
+    id: &ObjectId,
+    names: &[Vec<u8>],
+) -> Result<Vec<ObjectId>, String> {
+    let src = shared.vfs.source();
+    let mut out = Vec::new();
+    let mut stack: Vec<std::vec::IntoIter<tree::TreeEntry>> = Vec::new();
+    let read_tree = |id: &ObjectId| -> Result<std::vec::IntoIter<tree::TreeEntry>, String> {
+        let body = read_kind(src, id, ObjectKind::Tree).map_err(|e| e.to_string())?;
+        tree::parse_tree(&body)
+            .map(Vec::into_iter)
+            .map_err(|e| format!("{}: damaged chunk tree {id}: {e}", vfs_path(names)))
+    };
+    stack.push(read_tree(id)?);
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            None => {
+                stack.pop();
+            }
+            Some(e) if e.mode == MODE_TREE => {
+                if stack.len() > 64 {
+                    return Err(format!("damaged chunk tree {id}: nested too deep"));
+                }
+                stack.push(read_tree(&e.id)?);
+            }
+            Some(e) => out.push(e.id),
+        }
+    }
+    Ok(out)
+}
+
+fn vfs_path(names: &[Vec<u8>]) -> String {
+    let mut s = String::new();
+    for n in names {
+        s.push('/');
+        s.push_str(&String::from_utf8_lossy(n));
+    }
+    s
+}
