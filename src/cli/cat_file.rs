@@ -4,7 +4,7 @@ use super::{Global, exit};
 use anyhow::{Context, bail};
 use backup::meta::FileType;
 use backup::repo::LocalSource;
-use backup::vfs::{Kind, Vfs};
+use backup::vfs::{Follow, Kind, Vfs};
 use std::os::unix::ffi::OsStrExt;
 
 /// Write a saved file's content to stdout.
@@ -25,7 +25,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
     let repo = g.open()?;
     let src = LocalSource::open(&repo, &mut |w| eprintln!("backup: warning: {w}"))?;
     let fs = Vfs::new(&src);
-    let (names, item) = fs.resolve(a.path.as_bytes(), false)?;
+    let (names, item) = fs.resolve(a.path.as_bytes(), Follow::Latest)?;
     let shown = a.path.to_string_lossy();
     match &item.kind {
         Kind::File { id, chunked } if item.file_type() == FileType::File => {

@@ -4,7 +4,7 @@ use super::{Global, exit};
 use backup::object::{MODE_TREE, tree};
 use backup::oid::{ObjectId, ObjectKind};
 use backup::repo::{LocalSource, ObjectSource};
-use backup::vfs::{Kind, Vfs};
+use backup::vfs::{Follow, Kind, Vfs};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
@@ -33,7 +33,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
         let start = if let Ok(id) = ObjectId::from_hex(bytes) {
             id
         } else {
-            let (_, item) = fs.resolve(bytes, true)?;
+            let (_, item) = fs.resolve(bytes, Follow::Latest)?;
             match item.kind {
                 Kind::Branch { tip } => tip,
                 Kind::Save { tree, .. } | Kind::Dir { tree } => tree,

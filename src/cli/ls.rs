@@ -3,7 +3,7 @@
 use super::{Global, exit};
 use anyhow::Context;
 use backup::repo::LocalSource;
-use backup::vfs::{Item, Kind, Vfs, effective_meta, ls};
+use backup::vfs::{Follow, Item, Kind, Vfs, effective_meta, ls};
 use std::io::Write;
 
 /// List saves and their contents, as `bup ls` does.
@@ -69,7 +69,14 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
     for p in &paths {
         let bytes = p.as_bytes();
         let (names, item) = fs
-            .resolve(bytes, !a.directory)
+            .resolve(
+                bytes,
+                if a.directory {
+                    Follow::Nothing
+                } else {
+                    Follow::Links
+                },
+            )
             .with_context(|| "cannot list it (see `backup ls` for what exists)")?;
         if item.is_dir() && !a.directory {
             let mut children = fs.list(&item, &names, a.long || a.json)?;
@@ -79,7 +86,8 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
                 let parent = if names.is_empty() {
                     item.clone()
                 } else {
-                    fs.resolve(&join(&names[..names.len() - 1]), true)?.1
+                    fs.resolve(&join(&names[..names.len() - 1]), Follow::Links)?
+                        .1
                 };
                 rows.push(Row {
                     item: self_meta(&fs, item.clone(), &names)?,

@@ -23,7 +23,7 @@ use crate::object::MODE_TREE;
 use crate::object::tree;
 use crate::oid::{ObjectId, ObjectKind};
 use crate::repo::source::{ReadError, read_kind};
-use crate::vfs::{self, Item, Kind, Vfs, effective_meta};
+use crate::vfs::{self, Follow, Item, Kind, Vfs, effective_meta};
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{Mode, SFlag, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, linkat, symlinkat, unlinkat};
@@ -282,7 +282,12 @@ pub fn restore(
     let mut targets = Vec::new();
     for p in paths {
         let contents = p.ends_with(b"/") && p.iter().any(|&c| c != b'/');
-        let (names, mut item) = vfs.resolve(p, contents)?;
+        let follow = if contents {
+            Follow::Links
+        } else {
+            Follow::Latest
+        };
+        let (names, mut item) = vfs.resolve(p, follow)?;
         let shown = String::from_utf8_lossy(p).trim_end_matches('/').to_string();
         if contents || names.is_empty() {
             if let Kind::Save { tree, .. } | Kind::Dir { tree } = &item.kind

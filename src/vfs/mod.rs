@@ -152,6 +152,19 @@ impl Item {
     }
 }
 
+/// Which links `resolve` follows in the last path component (`latest` is
+/// always followed in the middle of a path; other symlinks never are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// Nothing: a final `latest` or symlink is returned as the link.
+    Nothing,
+    /// A final `latest` resolves to its save (as `restore` treats it).
+    Latest,
+    /// A final `latest`, and a final symlink whose relative target resolves
+    /// inside the same save (as `bup ls` treats them).
+    Links,
+}
+
 /// A read-only view of a repository.
 pub struct Vfs<'a> {
     src: &'a dyn ObjectSource,
@@ -194,15 +207,13 @@ impl<'a> Vfs<'a> {
         }
     }
 
-    /// Resolve `path` (`/`, `NAME`, `NAME/SAVE`, `NAME/latest/dir/file`...).
-    /// `latest` is followed when it is not the last component, or when
-    /// `follow_last` is set. With `follow_last`, a symlink in the last
-    /// component whose *relative* target resolves inside the same save is
-    /// followed too (as `bup ls` does); absolute and dangling links, and
-    /// links that would leave the save, resolve to the link itself.
-    pub fn resolve(&self, path: &[u8], follow_last: bool) -> Result<(Vec<Vec<u8>>, Item), Error> {
-        let (names, item) = self.resolve_no_links(path, follow_last)?;
-        if !follow_last {
+    /// Resolve `path` (`/`, `NAME`, `NAME/SAVE`, `NAME/latest/dir/file`...),
+    /// following links in the last component as `follow` says. With
+    /// [`Follow::Links`], absolute and dangling links, and links that would
+    /// leave the save, resolve to the link itself.
+    pub fn resolve(&self, path: &[u8], follow: Follow) -> Result<(Vec<Vec<u8>>, Item), Error> {
+        let (names, item) = self.resolve_no_links(path, follow != Follow::Nothing)?;
+        if follow != Follow::Links {
             return Ok((names, item));
         }
         let mut cur = (names.clone(), item.clone());

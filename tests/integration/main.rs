@@ -8,5 +8,6 @@ mod bupcompat;
 mod chunk_vs_bup;
 mod crash;
 mod ls;
+mod restore;
 mod save;
 mod util;
