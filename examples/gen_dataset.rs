@@ -66,9 +66,8 @@ fn text(rng: &mut Rng, n: usize) -> Vec<u8> {
         if col > 60 + (r >> 24) as usize % 30 {
             v.push(b'\n');
             col = 0;
-            for _ in 0..((r >> 32) % 4) * 4 {
-                v.push(b' ');
-            }
+            let indent = (((r >> 32) % 4) * 4) as usize;
+            v.resize(v.len() + indent, b' ');
         } else {
             v.push(b' ');
         }
@@ -133,7 +132,7 @@ fn tree(dir: &Path, seed: u64, scale: f64) -> std::io::Result<()> {
     let mut previous: Vec<u8> = Vec::new();
     for i in 0..n_text {
         let d = &dirs[rng.below(dirs.len() as u64) as usize];
-        let ext = ["rs", "c", "h", "py", "txt", "conf", "md", "json"][(i % 8) as usize];
+        let ext = ["rs", "c", "h", "py", "txt", "conf", "md", "json"][i % 8];
         let size = rng.file_size(40, 2400, 256 << 10) as usize;
         // 5 % are copies of an earlier file (vendored code, duplicates).
         let body = if rng.below(20) == 0 && !previous.is_empty() {
@@ -265,7 +264,7 @@ fn dump(path: &Path, seed: u64, day: u64, mib: u64) -> std::io::Result<()> {
     for i in 0..rows {
         let h = rng.next();
         let recent = i + 50_000 >= rows;
-        let changed = day > 0 && (h % 5000 == 1 || (recent && h % 100 == 0));
+        let changed = day > 0 && (h % 5000 == 1 || (recent && h.is_multiple_of(100)));
         writeln!(
             w,
             "INSERT INTO bugs VALUES ({i},'{}','assigned to user{}',{},'{}','{}');",
