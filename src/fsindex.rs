@@ -21,8 +21,9 @@
 //! All integers little-endian. Entries are sorted in [`dfs_cmp`] order, which
 //! is the order of a depth-first walk with children sorted by name, so a
 //! save reads the old index and writes the new one in one forward pass with
-//! bounded memory. Written to a temp file, fsynced, renamed: a crash leaves
-//! the old index or the new one, never a mix. BLAKE3 (not SHA-1) because
+//! bounded memory. Written to `backup.index.tmp-<pid>`, fsynced, renamed: a
+//! crash leaves the old index or the new one, never a mix (the next writer
+//! removes the temp file). BLAKE3 (not SHA-1) because
 //! this checksum never leaves the machine and is not a git object id.
 
 use crate::oid::ObjectId;
@@ -77,14 +78,41 @@ pub fn is_under(path: &[u8], root: &[u8]) -> bool {
     path.starts_with(root) && (path.len() == root.len() || path[root.len()] == b'/')
 }
 
-/// The racy cutoff for a run starting now: one second ago, in nanoseconds
-/// (filesystem timestamps advance in clock ticks, not nanoseconds).
+/// The racy cutoff for a run starting now: two seconds ago, in nanoseconds.
+/// Filesystem timestamps advance in clock ticks, not nanoseconds, and FAT,
+/// exFAT and some SMB servers keep mtimes in 2-second steps.
 pub fn racy_cutoff() -> i128 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
-    now - 1_000_000_000
+    now - 2_000_000_000
+}
+
+/// Name prefix of the temporary files of an index being written next to
+/// `index` (the next writer removes stale ones; see [`remove_stale_temps`]).
+fn temp_prefix(index: &Path) -> std::ffi::OsString {
+    let mut p = index.as_os_str().to_owned();
+    p.push(".tmp-");
+    p
+}
+
+/// Remove temporary index files left by a killed writer. Call only while
+/// holding the repository lock.
+pub fn remove_stale_temps(index: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let (Some(dir), Some(name)) = (index.parent(), index.file_name()) else {
+        return;
+    };
+    let mut prefix = name.as_bytes().to_vec();
+    prefix.extend_from_slice(b".tmp-");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().as_bytes().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// The stat fields the index keeps.
@@ -421,7 +449,9 @@ pub struct IndexWriter {
 impl IndexWriter {
     /// Start writing the index that will replace `path`.
     pub fn create(path: &Path, roots: &[RootRules]) -> Result<IndexWriter, Error> {
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let mut tmp = temp_prefix(path);
+        tmp.push(std::process::id().to_string());
+        let tmp = PathBuf::from(tmp);
         let io = |source| Error::Io {
             path: tmp.clone(),
             source,

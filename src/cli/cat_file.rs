@@ -1,7 +1,7 @@
 //! `backup cat-file`.
 
 use super::{Global, exit};
-use anyhow::{Context, bail};
+use anyhow::bail;
 use backup::meta::FileType;
 use backup::repo::LocalSource;
 use backup::vfs::{Follow, Kind, Vfs};
@@ -31,7 +31,11 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
         Kind::File { id, chunked } if item.file_type() == FileType::File => {
             let mut out = std::io::stdout().lock();
             fs.copy_content(id, *chunked, &names, &mut out)
-                .with_context(|| format!("cannot write {shown}"))?;
+                .map_err(|e| {
+                    super::closed_stdout_is_fine(
+                        anyhow::Error::new(e).context(format!("cannot write {shown}")),
+                    )
+                })?;
         }
         _ if item.is_dir() => {
             bail!("{shown}: is a directory (use `backup ls` or `backup restore`)")

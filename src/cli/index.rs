@@ -51,9 +51,13 @@ impl RuleArgs {
     }
 }
 
+/// An exclude path as the walk will see it (absolute, parent symlinks
+/// resolved).
 fn absolute(p: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let abs = std::path::absolute(p).with_context(|| format!("bad --exclude path {}", show(p)))?;
-    Ok(abs.as_os_str().as_bytes().to_vec())
+    Ok(backup::save::walk::resolve_lenient(p)
+        .as_os_str()
+        .as_bytes()
+        .to_vec())
 }
 
 /// Record what the paths look like, so a later save can skip unchanged files.
@@ -87,7 +91,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
         &repo.fsindex_path(),
         &a.paths,
         &rules,
-        &[repo.path().to_path_buf()],
+        &[std::fs::canonicalize(repo.path()).unwrap_or_else(|_| repo.path().to_path_buf())],
     )?;
     if report.rebuilt {
         eprintln!("backup: the file index was damaged and has been rebuilt");

@@ -1,7 +1,7 @@
 //! `backup join`.
 
 use super::{Global, exit};
-use backup::object::{MODE_TREE, tree};
+use backup::object::{MODE_GITLINK, tree};
 use backup::oid::{ObjectId, ObjectKind};
 use backup::repo::{LocalSource, ObjectSource};
 use backup::vfs::{Follow, Kind, Vfs};
@@ -41,9 +41,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
                 _ => anyhow::bail!("{}: nothing to join there", r.to_string_lossy()),
             }
         };
-        write_object(&src, &start, &mut out)?;
+        write_object(&src, &start, &mut out).map_err(super::closed_stdout_is_fine)?;
     }
-    out.flush()?;
+    out.flush()
+        .map_err(|e| super::closed_stdout_is_fine(e.into()))?;
     Ok(exit::OK)
 }
 
@@ -63,8 +64,9 @@ fn write_object(src: &dyn ObjectSource, id: &ObjectId, out: &mut dyn Write) -> a
             ObjectKind::Tree => {
                 let entries =
                     tree::parse_tree(&body).map_err(|e| anyhow::anyhow!("tree {id}: {e}"))?;
+                // Submodule links point outside the repository: skip them.
                 for e in entries.iter().rev() {
-                    if e.mode == MODE_TREE || e.mode & 0o170000 != 0o160000 {
+                    if e.mode != MODE_GITLINK {
                         stack.push(e.id);
                     }
                 }

@@ -4,7 +4,6 @@ use super::{Global, exit};
 use anyhow::Context;
 use backup::repo::LocalSource;
 use backup::vfs::{Follow, Item, Kind, Vfs, effective_meta, ls};
-use std::io::Write;
 
 /// List saves and their contents, as `bup ls` does.
 #[derive(clap::Args)]
@@ -119,13 +118,12 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
             });
         }
     }
-    let mut out = std::io::stdout().lock();
     if a.json {
         let mut v = Vec::new();
         for r in &rows {
             v.push(json_row(&fs, r)?);
         }
-        writeln!(out, "{}", serde_json::Value::Array(v))?;
+        super::out(format!("{}\n", serde_json::Value::Array(v)).as_bytes())?;
         return Ok(exit::OK);
     }
     for r in &rows {
@@ -173,7 +171,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
             line.extend_from_slice(&r.shown_name);
         }
         line.push(b'\n');
-        out.write_all(&line)?;
+        super::out(&line)?;
     }
     Ok(exit::OK)
 }

@@ -121,6 +121,42 @@ pub fn full_argv() -> Vec<Vec<u8>> {
     std::env::args_os().map(OsStringExt::into_vec).collect()
 }
 
+/// Stdout was closed by the reader (`backup ls | head`): stop quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct StdoutClosed;
+
+/// Write to stdout; a closed pipe becomes [`StdoutClosed`] (exit 0 for
+/// commands whose only job is output), other errors are reported.
+pub fn out(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_all(bytes).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
+/// For commands that write only to stdout: a broken pipe anywhere in the
+/// error's causes means the reader went away.
+pub fn closed_stdout_is_fine(e: anyhow::Error) -> anyhow::Error {
+    let closed = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if closed { StdoutClosed.into() } else { e }
+}
+
+/// Print a summary line on stdout after work that is already done and
+/// recorded: a reader that went away does not turn it into a failure.
+pub fn out_summary(line: &str) -> anyhow::Result<()> {
+    match out(format!("{line}\n").as_bytes()) {
+        Err(e) if e.is::<StdoutClosed>() => Ok(()),
+        r => r,
+    }
+}
+
 /// Display a path for messages.
 pub fn show(p: &Path) -> String {
     p.display().to_string()
@@ -156,20 +192,37 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            if is_broken_pipe(&e) {
+            if e.is::<StdoutClosed>() {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("backup: {e:#}");
+            eprintln!("backup: {}", render(&e));
             ExitCode::from(exit_code_for(&e))
         }
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+/// An error and its causes on one line. A cause already quoted by the
+/// message before it (many messages include their cause) is not repeated;
+/// line breaks inside messages (regex errors) become `; `.
+pub fn render(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text
+            .split('\n')
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn exit_code_for(e: &anyhow::Error) -> u8 {

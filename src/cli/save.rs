@@ -4,6 +4,7 @@ use super::index::RuleArgs;
 use super::progress::{Display, human};
 use super::{Global, exit, show};
 use backup::repo::LocalSink;
+use backup::save::walk::resolve_lenient;
 use backup::save::{PathMap, Progress, SaveOptions, Skipped};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,7 +45,8 @@ pub struct Args {
     graft: Vec<(PathBuf, PathBuf)>,
     #[command(flatten)]
     rules: RuleArgs,
-    /// Read every file, ignoring the file index (the index is still updated).
+    /// Read every file instead of trusting the file index for unchanged
+    /// ones (the index and its recorded rules are still kept and updated).
     #[arg(long)]
     no_index: bool,
     /// Seconds to wait for another writer to finish.
@@ -72,20 +74,18 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
     let map = if a.strip {
         PathMap::Strip
     } else if let Some(p) = a.strip_path {
-        PathMap::StripPath(std::path::absolute(&p)?)
+        PathMap::StripPath(resolve_lenient(&p))
     } else if !a.graft.is_empty() {
-        let mut v = Vec::new();
-        for (o, n) in a.graft {
-            v.push((std::path::absolute(&o)?, n));
-        }
-        PathMap::Graft(v)
+        PathMap::Graft(
+            a.graft
+                .into_iter()
+                .map(|(o, n)| (resolve_lenient(&o), n))
+                .collect(),
+        )
     } else {
         PathMap::Absolute
     };
     let index_path = repo.fsindex_path();
-    if a.no_index {
-        let _ = std::fs::remove_file(&index_path);
-    }
     let opts = SaveOptions {
         name: a.name.clone(),
         paths: a.paths,
@@ -94,7 +94,11 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
         rules: a.rules.rules()?,
         message_args: super::subcommand_args("save"),
         index: Some(index_path),
-        never_save: vec![repo.path().to_path_buf()],
+        reuse_index: !a.no_index,
+        // The repository never backs itself up, however it was named.
+        never_save: vec![
+            std::fs::canonicalize(repo.path()).unwrap_or_else(|_| resolve_lenient(repo.path())),
+        ],
     };
     let progress = Arc::new(Progress::default());
     let p = progress.clone();
@@ -132,7 +136,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
                 "path": s.path.to_string_lossy(), "reason": s.reason})).collect::<Vec<_>>(),
             "partial": !report.skipped.is_empty(),
         });
-        println!("{v}");
+        super::out_summary(&v.to_string())?;
     } else if g.interactive() {
         eprintln!(
             "saved {} as {}: {} entries ({} unchanged), read {}, wrote {} in {} new objects{}",

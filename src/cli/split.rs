@@ -58,7 +58,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
     };
     let report = backup::save::split::split(&sink, &opts, &input, &|_| {})?;
     if opts.name.is_none() {
-        println!("{}", report.data.id);
+        super::out_summary(&report.data.id.to_hex())?;
     } else if g.interactive() {
         eprintln!(
             "stored {} bytes as {}",

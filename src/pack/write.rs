@@ -422,15 +422,31 @@ impl PackWriter {
         let name = format!("pack-{}", ObjectId(sha).to_hex());
         let pack_path = self.dir.join(format!("{name}.pack"));
         let idx_path = self.dir.join(format!("{name}.idx"));
+        if idx_path.exists() && pack_path.exists() {
+            // The very same pack (same objects, same order) is already
+            // published; ours is a duplicate. Keep theirs.
+            return Ok(Some(FinishedPack {
+                name,
+                pack_path,
+                idx_path,
+                object_count: count,
+            }));
+        }
         for p in [&self.tmp_pack, &tmp_idx] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o444))
                 .map_err(|e| self.io_err("making read-only", p, e))?;
         }
         std::fs::rename(&tmp_idx, &idx_path).map_err(|e| self.io_err("renaming", &tmp_idx, e))?;
         self.cleanup.retain(|p| *p != tmp_idx);
+        // Make the idx durable before the pack appears, so no crash (even a
+        // power loss that reorders renames) can leave the pack without it.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.io_err("syncing", &self.dir, e))?;
         failpoint("pack-after-idx-rename");
         if let Err(e) = std::fs::rename(&self.tmp_pack, &pack_path) {
-            // Never leave an idx whose pack is missing.
+            // Never leave an idx whose pack is missing (it was ours: the
+            // duplicate case returned above).
             let _ = std::fs::remove_file(&idx_path);
             return Err(self.io_err("renaming", &self.tmp_pack, e));
         }

@@ -111,6 +111,7 @@ impl LocalSink {
         crate::pack::write::set_failpoint_hook(crate::failpoint::hit);
         // We hold the lock: finish or undo what a killed writer left behind.
         crate::pack::recover(&repo.pack_dir())?;
+        crate::fsindex::remove_stale_temps(&repo.fsindex_path());
         let index = odb::ObjectIndex::load(&repo.pack_dir())?;
         Ok(LocalSink {
             repo: repo.clone(),
@@ -170,7 +171,9 @@ impl ObjectSink for LocalSink {
             return Ok(false);
         }
         let mut slot = lock_mut(&self.writer);
-        if slot.as_ref().is_some_and(|w| w.contains(&obj.id)) {
+        // Re-check under the lock: a pack may have been finished (and its
+        // objects moved to the index) since the first check.
+        if slot.as_ref().is_some_and(|w| w.contains(&obj.id)) || self.in_index(&obj.id) {
             self.objects_present.fetch_add(1, Ordering::Relaxed);
             return Ok(false);
         }

@@ -10,7 +10,7 @@
 use super::stream::{self, Stored};
 use crate::meta::{Capturer, encode_empty_record};
 use crate::object::mangle::{BUPM, mangle};
-use crate::object::{MODE_FILE, MODE_TREE, TreeEntry, tree};
+use crate::object::{MODE_TREE, TreeEntry, tree};
 use crate::oid::{ObjectId, ObjectKind};
 use crate::repo::sink::{ObjectSink, SinkError, store};
 use std::collections::BTreeMap;
@@ -59,17 +59,10 @@ pub fn build_dir(
     Ok(store(sink, ObjectKind::Tree, &body)?)
 }
 
-/// Store a `.bupm` body with the repository's chunker: one blob, or a chunk
-/// tree (entry still named `.bupm`, mode 40000) when it is large.
+/// Store a `.bupm` body with the repository's chunker, as bup does: one
+/// blob, or a chunk tree (entry still named `.bupm`, mode 40000) when the
+/// chunker cuts it (with fastcdc, never below its 4 KiB minimum).
 fn store_bupm(sink: &dyn ObjectSink, bupm: &[u8]) -> Result<Stored, stream::Error> {
-    if bupm.len() <= 4096 {
-        let id = store(sink, ObjectKind::Blob, bupm)?;
-        return Ok(Stored {
-            git_mode: MODE_FILE,
-            id,
-            size: bupm.len() as u64,
-        });
-    }
     let mut cursor = std::io::Cursor::new(bupm);
     stream::store_stream(sink, sink.chunker(), &mut cursor, &|_| {})
 }

@@ -47,10 +47,8 @@ pub fn index(
         });
     }
     let roots = walk::normalise_roots(roots);
-    let mut all = old.as_ref().map(|o| o.roots().to_vec()).unwrap_or_default();
-    all.retain(|x| !roots.iter().any(|r| fsindex::is_under(&x.path, &r.path)));
-    all.extend(roots.iter().cloned());
-    let all = walk::normalise_roots(all);
+    let recorded = old.as_ref().map(|o| o.roots().to_vec()).unwrap_or_default();
+    let all = walk::recorded_after_index(&recorded, &roots);
     let writer = IndexWriter::create(index_path, &all)?;
     let mut merger = Merger::new(
         old.as_ref(),
@@ -60,8 +58,16 @@ pub fn index(
     let mut cursor = old.as_ref().map(IndexReader::cursor);
     let cutoff = fsindex::racy_cutoff();
     for root in &roots {
-        let excl = walk::Excluder::new(root, never)?;
-        for step in walk::walk(root, excl) {
+        // Walk with these rules plus those recorded for other roots above
+        // or below (this root's old rules are replaced, not merged).
+        let others: Vec<RootRules> = recorded
+            .iter()
+            .filter(|x| x.path != root.path)
+            .cloned()
+            .collect();
+        let effective = walk::effective_rules(&root.path, root, &others);
+        let excl = walk::Excluder::new(&effective, never)?;
+        for step in walk::walk(&effective, excl) {
             match step {
                 walk::Step::Error { path, reason } => report.errors.push((path, reason)),
                 walk::Step::Entry { path, stat, .. } => {

@@ -93,8 +93,11 @@ pub struct SaveOptions {
     pub rules: RootRules,
     /// The subcommand and its arguments, for the commit message.
     pub message_args: Vec<Vec<u8>>,
-    /// The file index to use and update (`None`: read everything).
+    /// The file index to update (`None`: none).
     pub index: Option<PathBuf>,
+    /// Reuse objects of unchanged files recorded in the index (`false`:
+    /// read every file; the index is still updated).
+    pub reuse_index: bool,
     /// Paths never saved (the repository itself).
     pub never_save: Vec<PathBuf>,
 }
@@ -160,6 +163,7 @@ enum JobOut {
     Leaf {
         fin: Finished,
         index: Entry,
+        warning: Option<String>,
     },
     Skip(Skipped),
     Fatal(Error),
@@ -209,6 +213,7 @@ struct Assembler<'a, 'm> {
     on_skip: &'a mut dyn FnMut(&Skipped),
     progress: &'a Progress,
     dups: Vec<Vec<u8>>,
+    warnings: Vec<String>,
 }
 
 impl Assembler<'_, '_> {
@@ -278,7 +283,14 @@ impl Assembler<'_, '_> {
                     entries: Vec::new(),
                 });
             }
-            JobOut::Leaf { fin, index } => {
+            JobOut::Leaf {
+                fin,
+                index,
+                warning,
+            } => {
+                if let Some(w) = warning {
+                    self.warnings.push(w);
+                }
                 if depth > self.stack.len() {
                     return Ok(());
                 }
@@ -330,25 +342,16 @@ pub fn save(
         },
     };
 
-    // Roots: resolved, with the rules recorded by `backup index` merged in.
+    // Roots: resolved; this run's rules plus those `backup index` recorded.
+    let recorded: Vec<RootRules> = old.as_ref().map(|o| o.roots().to_vec()).unwrap_or_default();
     let mut roots = Vec::new();
     for p in &opts.paths {
         let abs = walk::resolve_root(p)?;
-        let mut r = RootRules {
-            path: abs.as_os_str().as_bytes().to_vec(),
-            ..opts.rules.clone()
-        };
-        if let Some(prev) = old.as_ref().and_then(|o| {
-            o.roots()
-                .iter()
-                .filter(|x| fsindex::is_under(&r.path, &x.path))
-                .max_by_key(|x| x.path.len())
-        }) {
-            r.one_file_system |= prev.one_file_system;
-            r.exclude.extend(prev.exclude.iter().cloned());
-            r.exclude_rx.extend(prev.exclude_rx.iter().cloned());
-        }
-        roots.push(r);
+        roots.push(walk::effective_rules(
+            abs.as_os_str().as_bytes(),
+            &opts.rules,
+            &recorded,
+        ));
     }
     let roots = walk::normalise_roots(roots);
 
@@ -358,10 +361,7 @@ pub fn save(
     let mut merger = match &opts.index {
         None => None,
         Some(p) => {
-            let mut all = old.as_ref().map(|o| o.roots().to_vec()).unwrap_or_default();
-            all.retain(|x| !roots.iter().any(|r| fsindex::is_under(&x.path, &r.path)));
-            all.extend(roots.iter().cloned());
-            let all = walk::normalise_roots(all);
+            let all = walk::recorded_after_save(&recorded, &roots);
             let w = fsindex::IndexWriter::create(p, &all)?;
             Some(Merger::new(
                 old.as_ref(),
@@ -377,7 +377,12 @@ pub fn save(
         progress,
         racy_cutoff: fsindex::racy_cutoff(),
     };
-    let mut cursor = old.as_ref().map(IndexReader::cursor);
+    let mut cursor = if opts.reuse_index {
+        old.as_ref().map(IndexReader::cursor)
+    } else {
+        None
+    };
+    let mut hardlinks: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     let mut skeleton = Skeleton::default();
     let mut skipped = Vec::new();
     let mut dups = Vec::new();
@@ -393,10 +398,23 @@ pub fn save(
             on_skip,
             progress,
             dups: Vec::new(),
+            warnings: Vec::new(),
         };
-        save_root(&ctx, root, excl, cursor.as_mut(), &mut asm)?;
+        save_root(&ctx, root, excl, cursor.as_mut(), &mut hardlinks, &mut asm)?;
         let result = asm.result.take();
         dups.append(&mut asm.dups);
+        warnings.append(&mut asm.warnings);
+        if result.is_none() {
+            let s = Skipped {
+                path: bytes_path(&root.path),
+                reason:
+                    "nothing was saved for this path: it is excluded (by this command's rules or \
+                         rules recorded with `backup index`) or could not be read"
+                        .into(),
+            };
+            on_skip(&s);
+            skipped.push(s);
+        }
         if let Some(result) = result {
             let mut warn = |p: &Path, reason: String| {
                 let s = Skipped {
@@ -446,6 +464,12 @@ pub fn save(
 }
 
 fn placement_for(root: &[u8], map: &PathMap) -> Placement {
+    // As bup: --strip/--strip-path/--graft apply to directories; a file
+    // given as a path keeps its absolute place.
+    let is_dir = std::fs::symlink_metadata(bytes_path(root)).is_ok_and(|m| m.is_dir());
+    if !is_dir {
+        return dirtree::place(root, b"/", b"/");
+    }
     let bytes = |p: &Path| {
         let mut b = p.as_os_str().as_bytes().to_vec();
         while b.len() > 1 && b.last() == Some(&b'/') {
@@ -455,18 +479,7 @@ fn placement_for(root: &[u8], map: &PathMap) -> Placement {
     };
     match map {
         PathMap::Absolute => dirtree::place(root, b"/", b"/"),
-        PathMap::Strip => {
-            let is_dir = std::fs::symlink_metadata(bytes_path(root)).is_ok_and(|m| m.is_dir());
-            if is_dir {
-                dirtree::place(root, root, b"/")
-            } else {
-                let parent = root
-                    .iter()
-                    .rposition(|&c| c == b'/')
-                    .map_or(&b"/"[..], |i| if i == 0 { &b"/"[..] } else { &root[..i] });
-                dirtree::place(root, parent, b"/")
-            }
-        }
+        PathMap::Strip => dirtree::place(root, root, b"/"),
         PathMap::StripPath(p) => {
             let p = bytes(p);
             if fsindex::is_under(root, &p) {
@@ -494,10 +507,10 @@ fn save_root(
     root: &RootRules,
     excl: walk::Excluder,
     mut cursor: Option<&mut fsindex::Cursor<'_>>,
+    hardlinks: &mut HashMap<(u64, u64), Vec<u8>>,
     asm: &mut Assembler<'_, '_>,
 ) -> Result<(), Error> {
     let mut queue: VecDeque<Pending> = VecDeque::new();
-    let mut hardlinks: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     rayon::in_place_scope(|scope| -> Result<(), Error> {
         for step in walk::walk(root, excl) {
             let (depth, path, stat) = match step {
@@ -640,6 +653,7 @@ fn leaf_job(
                 record: Some(record.clone()),
             },
             index: index_entry(ctx, path, stat, old.git_mode, Some(id), record),
+            warning: None,
         };
     }
     match store_leaf(ctx, path, name, stat, hardlink) {
@@ -663,17 +677,38 @@ impl From<SinkError> for LeafError {
     }
 }
 
-fn open_for_backup(path: &Path) -> std::io::Result<std::fs::File> {
+/// Open a file to read it: never following a symlink, never blocking on a
+/// FIFO or device swapped in since the walk, and only if it is still the
+/// same regular file (device and inode) the walk saw.
+fn open_for_backup(path: &Path, walked: &std::fs::Metadata) -> Result<std::fs::File, String> {
     let open = |flags| {
         std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(flags)
             .open(path)
     };
-    match open(libc::O_NOFOLLOW | libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(libc::O_NOFOLLOW),
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let f = match open(base | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(base),
         r => r,
     }
+    .map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "vanished during the save".to_string()
+        } else {
+            format!("cannot open: {e}")
+        }
+    })?;
+    let now = f.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    if !now.is_file() || now.dev() != walked.dev() || now.ino() != walked.ino() {
+        return Err("replaced by another file during the save".into());
+    }
+    // Back to blocking reads, keeping O_NOATIME (F_SETFL sets all flags).
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = fcntl(&f, FcntlArg::F_GETFL).map_err(|e| format!("cannot read: {e}"))?;
+    let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
+    fcntl(&f, FcntlArg::F_SETFL(flags)).map_err(|e| format!("cannot read: {e}"))?;
+    Ok(f)
 }
 
 fn store_leaf(
@@ -692,15 +727,10 @@ fn store_leaf(
     })?;
     m.hardlink_target = hardlink;
     let ft = stat.file_type();
+    let mut warning = None;
     let (git_mode, id, chunked) = if ft.is_file() {
         crate::failpoint::hit("save-before-open");
-        let mut f = open_for_backup(path).map_err(|e| {
-            LeafError::Skip(if e.kind() == std::io::ErrorKind::NotFound {
-                "vanished during the save".into()
-            } else {
-                format!("cannot open: {e}")
-            })
-        })?;
+        let mut f = open_for_backup(path, stat).map_err(LeafError::Skip)?;
         let progress = |n: u64| {
             ctx.progress.bytes_read.fetch_add(n, Ordering::Relaxed);
         };
@@ -710,6 +740,18 @@ fn store_leaf(
                 stream::Error::Sink(s) => LeafError::Fatal(Error::Sink(s)),
             })?;
         m.size = Some(stored.size);
+        // A file written to while we read it is stored as read (possibly a
+        // mix of old and new content): say so.
+        if let Ok(after) = f.metadata()
+            && (after.len() != stat.len()
+                || after.mtime() != stat.mtime()
+                || after.mtime_nsec() != stat.mtime_nsec())
+        {
+            warning = Some(format!(
+                "{} changed while it was being saved; the saved copy may mix old and new content",
+                path.display()
+            ));
+        }
         (stored.git_mode, stored.id, stored.chunked())
     } else if ft.is_symlink() {
         let target = m.symlink_target.clone().unwrap_or_default();
@@ -732,5 +774,6 @@ fn store_leaf(
             record: Some(record.clone()),
         },
         index: index_entry(ctx, path, stat, git_mode, Some(id), record),
+        warning,
     })
 }

@@ -102,13 +102,24 @@ pub fn split(
                 .map_err(|e| map_stream(e, "-".into()))?
         }
         Input::Files(paths) => {
+            // Check every file up front: a missing one must not be found
+            // after hours of reading the others.
+            for p in paths {
+                std::fs::File::open(p).map_err(|source| Error::Input {
+                    path: p.clone(),
+                    source,
+                })?;
+            }
+            let current = std::sync::Mutex::new(PathBuf::new());
             let mut it = paths.iter().map(|p| {
-                std::fs::File::open(p)
-                    .map(|f| Box::new(f) as Box<dyn Read + Send>)
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+                if let Ok(mut c) = current.lock() {
+                    *c = p.clone();
+                }
+                std::fs::File::open(p).map(|f| Box::new(f) as Box<dyn Read + Send>)
             });
-            stream::store_streams(sink, &mut it, progress)
-                .map_err(|e| map_stream(e, paths.first().cloned().unwrap_or_default()))?
+            let res = stream::store_streams(sink, &mut it, progress);
+            let failed = current.lock().map(|c| c.clone()).unwrap_or_default();
+            res.map_err(|e| map_stream(e, failed))?
         }
         Input::Command(argv) => run_command(sink, argv, progress)?,
     };

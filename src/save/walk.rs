@@ -20,12 +20,13 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An `--exclude-rx` pattern does not compile.
-    #[error("invalid --exclude-rx pattern {pattern:?}: {source}")]
+    #[error("invalid --exclude-rx pattern {pattern:?}: {why}")]
     Regex {
         /// The pattern.
         pattern: String,
-        /// The cause.
-        source: regex::Error,
+        /// The parser's complaint (its last line; the rest is an ASCII-art
+        /// pointer into the pattern).
+        why: String,
     },
 }
 
@@ -45,6 +46,86 @@ pub fn resolve_root(p: &Path) -> Result<PathBuf, Error> {
         }
         // `/`, or a path ending in `..`: a directory, resolve it whole.
         _ => std::fs::canonicalize(&abs).map_err(err),
+    }
+}
+
+/// The rules a save applies to `root`: its own one-off rules (`cli`), plus
+/// the rules `backup index` recorded for `root` or a directory above it
+/// (all of them), plus the exclusions recorded for roots below it (so
+/// saving a parent keeps honouring a child's recorded exclusions).
+/// Duplicates are dropped.
+pub fn effective_rules(root: &[u8], cli: &RootRules, recorded: &[RootRules]) -> RootRules {
+    let mut r = RootRules {
+        path: root.to_vec(),
+        ..cli.clone()
+    };
+    for x in recorded {
+        let above = is_under(root, &x.path);
+        let below = is_under(&x.path, root);
+        if above {
+            r.one_file_system |= x.one_file_system;
+        }
+        if above || below {
+            r.exclude.extend(x.exclude.iter().cloned());
+            r.exclude_rx.extend(x.exclude_rx.iter().cloned());
+        }
+    }
+    r.exclude.sort();
+    r.exclude.dedup();
+    let mut seen = std::collections::HashSet::new();
+    r.exclude_rx.retain(|x| seen.insert(x.clone()));
+    r
+}
+
+/// The roots an index records after a save of `saved`: what was recorded
+/// (rules unchanged; only `backup index` sets rules), plus each saved root
+/// not yet recorded, with no rules.
+pub fn recorded_after_save(recorded: &[RootRules], saved: &[RootRules]) -> Vec<RootRules> {
+    let mut all = recorded.to_vec();
+    for r in saved {
+        if !all.iter().any(|x| x.path == r.path) {
+            all.push(RootRules {
+                path: r.path.clone(),
+                ..RootRules::default()
+            });
+        }
+    }
+    all.sort_by(|a, b| dfs_cmp(&a.path, &b.path));
+    all
+}
+
+/// The roots an index records after `backup index` of `indexed` (with the
+/// rules given to that command): those replace any recorded root with the
+/// same path; other recorded roots keep their rules.
+pub fn recorded_after_index(recorded: &[RootRules], indexed: &[RootRules]) -> Vec<RootRules> {
+    let mut all: Vec<RootRules> = recorded
+        .iter()
+        .filter(|x| !indexed.iter().any(|r| r.path == x.path))
+        .cloned()
+        .collect();
+    all.extend(indexed.iter().cloned());
+    all.sort_by(|a, b| dfs_cmp(&a.path, &b.path));
+    all
+}
+
+/// Absolute form of a path that may not exist (an `--exclude`, a graft
+/// prefix): its parent's symlinks resolved when the parent exists, so it
+/// compares equal to the resolved paths the walk produces.
+pub fn resolve_lenient(p: &Path) -> PathBuf {
+    let Ok(abs) = std::path::absolute(p) else {
+        return p.to_path_buf();
+    };
+    if let Ok(full) = std::fs::canonicalize(&abs)
+        && std::fs::symlink_metadata(&abs).is_ok_and(|m| !m.file_type().is_symlink())
+    {
+        return full;
+    }
+    match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => match std::fs::canonicalize(parent) {
+            Ok(p) => p.join(name),
+            Err(_) => abs.clone(),
+        },
+        _ => abs.clone(),
     }
 }
 
@@ -81,9 +162,17 @@ impl Excluder {
             .exclude_rx
             .iter()
             .map(|pat| {
-                Regex::new(pat).map_err(|source| Error::Regex {
+                Regex::new(pat).map_err(|e| Error::Regex {
                     pattern: pat.clone(),
-                    source,
+                    why: e
+                        .to_string()
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("")
+                        .trim()
+                        .trim_start_matches("error: ")
+                        .to_string(),
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -99,7 +188,7 @@ impl Excluder {
         if self.rx.is_empty() {
             return false;
         }
-        if is_dir {
+        if is_dir && !path.ends_with(b"/") {
             let mut p = path.to_vec();
             p.push(b'/');
             self.rx.iter().any(|r| r.is_match(&p))
@@ -129,35 +218,90 @@ pub enum Step {
     },
 }
 
-/// Walk one root depth-first, children sorted bytewise, not following
-/// symlinks, honouring the rules.
-pub fn walk(root: &RootRules, excl: Excluder) -> impl Iterator<Item = Step> {
+/// Walk one root depth-first, children sorted bytewise, never following
+/// symlinks (not even a root given as a symlink), honouring the rules.
+///
+/// Exclusions and `-x` are applied here rather than with walkdir's
+/// `filter_entry`/`same_file_system`: combined, those skip the rest of the
+/// *parent* directory when an excluded directory is on another filesystem
+/// (walkdir issue #166). A mount point itself is saved under `-x`, its
+/// contents are not (as bup does).
+pub fn walk(root: &RootRules, excl: Excluder) -> Walk {
     let root_path = PathBuf::from(std::ffi::OsString::from_vec(root.path.clone()));
-    walkdir::WalkDir::new(&root_path)
+    let it = walkdir::WalkDir::new(&root_path)
         .follow_links(false)
-        .same_file_system(root.one_file_system)
+        .follow_root_links(false)
         .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
-        .into_iter()
-        .filter_entry(move |e| {
-            !excl.excluded(e.path().as_os_str().as_bytes(), e.file_type().is_dir())
-        })
-        .map(|r| match r {
-            Ok(e) => match e.metadata() {
-                Ok(stat) => Step::Entry {
-                    depth: e.depth(),
-                    path: e.into_path(),
-                    stat,
-                },
-                Err(err) => Step::Error {
-                    path: e.into_path(),
-                    reason: describe_walk_error(&err),
-                },
-            },
-            Err(err) => Step::Error {
-                path: err.path().map(Path::to_path_buf).unwrap_or_default(),
-                reason: describe_walk_error(&err),
-            },
-        })
+        .into_iter();
+    Walk {
+        it,
+        excl,
+        one_file_system: root.one_file_system,
+        root_dev: None,
+    }
+}
+
+/// The iterator returned by [`walk`].
+pub struct Walk {
+    it: walkdir::IntoIter,
+    excl: Excluder,
+    one_file_system: bool,
+    root_dev: Option<u64>,
+}
+
+impl Iterator for Walk {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            let e = match self.it.next()? {
+                Ok(e) => e,
+                Err(err) => {
+                    let path = err.path().map(Path::to_path_buf).unwrap_or_default();
+                    // A directory that cannot be listed but is excluded anyway.
+                    if self.excl.excluded(path.as_os_str().as_bytes(), true) {
+                        continue;
+                    }
+                    return Some(Step::Error {
+                        path,
+                        reason: describe_walk_error(&err),
+                    });
+                }
+            };
+            // walkdir has already opened a directory it yields (so that it
+            // can descend next); skipping it now skips exactly that one.
+            let is_dir = e.file_type().is_dir();
+            if self.excl.excluded(e.path().as_os_str().as_bytes(), is_dir) {
+                if is_dir {
+                    self.it.skip_current_dir();
+                }
+                continue;
+            }
+            let stat = match e.metadata() {
+                Ok(s) => s,
+                Err(err) => {
+                    if is_dir {
+                        self.it.skip_current_dir();
+                    }
+                    return Some(Step::Error {
+                        path: e.into_path(),
+                        reason: describe_walk_error(&err),
+                    });
+                }
+            };
+            if e.depth() == 0 {
+                self.root_dev = Some(stat.dev());
+            } else if is_dir && self.one_file_system && Some(stat.dev()) != self.root_dev {
+                self.it.skip_current_dir();
+            }
+            return Some(Step::Entry {
+                depth: e.depth(),
+                path: e.into_path(),
+                stat,
+            });
+        }
+    }
 }
 
 fn describe_walk_error(err: &walkdir::Error) -> String {

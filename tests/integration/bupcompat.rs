@@ -137,6 +137,38 @@ fn tree_layout_options_and_commit_text_match_real_bup() {
             assert_eq!(body(&ours), body(&theirs), "{branch}: commit text differs");
         }
     }
+    // A file given as a path keeps its absolute place under --strip and
+    // --graft, as bup keeps it.
+    let file = src.join("a.txt");
+    let f = file.to_str().unwrap().to_string();
+    for (name, opts) in [
+        ("fstrip", vec!["--strip".to_string()]),
+        ("fgraft", vec!["--graft".into(), format!("{f}=/x/renamed")]),
+    ] {
+        let ours = base.join(format!("ours-{name}"));
+        ok(backup(&ours).args(["init", "--chunker", "bup"]));
+        let theirs = base.join(format!("theirs-{name}"));
+        ok(bup(&theirs).arg("init"));
+        ok(bup(&theirs).arg("index").arg(&file));
+        ok(backup(&ours)
+            .args(["save", "-n", name])
+            .args(&opts)
+            .arg(&file));
+        ok(bup(&theirs)
+            .args(["save", "-n", name])
+            .args(&opts)
+            .arg(&file));
+        let names = |repo: &Path| {
+            text(ok(git(repo).args([
+                "ls-tree",
+                "-r",
+                "-t",
+                "--name-only",
+                name,
+            ])))
+        };
+        assert_eq!(names(&ours), names(&theirs), "{name}: tree layout differs");
+    }
     // Graft prefixes carry the empty metadata record, as bup writes them.
     for repo in [base.join("ours-graft"), base.join("theirs-graft")] {
         let ls = text(ok(git(&repo).args(["ls-tree", "-r", "graft-UTC"])));

@@ -91,7 +91,13 @@ fn ls_matches_bup_on_a_bup_written_repository() {
                 same_ls(&repo, tz, &["-A", &dir]);
                 continue;
             }
+            // `-la` also shows `..`, whose metadata bup may miss the same way.
+            let parent = &dir[..dir.rfind('/').unwrap()];
+            let dotdot_ok = !bup_misses_bupm(&repo, parent);
             for args in [&["-l"][..], &["-la"], &["-ls"], &["-ln"], &["-A"]] {
+                if args[0] == "-la" && !dotdot_ok {
+                    continue;
+                }
                 let mut a = args.to_vec();
                 a.push(&dir);
                 same_ls(&repo, tz, &a);

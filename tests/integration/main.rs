@@ -9,5 +9,6 @@ mod chunk_vs_bup;
 mod crash;
 mod ls;
 mod restore;
+mod rules;
 mod save;
 mod util;

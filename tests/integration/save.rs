@@ -125,9 +125,9 @@ fn resave_is_cheap_and_an_edit_stores_only_a_few_chunks() {
     let mut data = random_bytes(100 << 20, 3);
     std::fs::write(&big, &data).unwrap();
     std::fs::write(src.join("small.txt"), b"small\n").unwrap();
-    // Files changed within the second before a save are re-read by the next
+    // Files changed within two seconds before a save are re-read by the next
     // one (the filesystem clock may not have moved); let that window pass.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
     let repo = base.join("repo");
     init(&repo, &[]);
     let first = save(&repo, "img", &src);
