@@ -218,11 +218,17 @@ fn inflate_exact(input: &[u8], out: &mut [u8]) -> Result<usize, DecompressionErr
     })
 }
 
+/// Drop the mapped pages of a pack after about this many bytes were read
+/// through the mapping (keeps the resident set bounded on large restores).
+const RELEASE_EVERY: u64 = 32 << 20;
+
 /// A pack file opened for reading (memory-mapped), with its [`Idx`].
 pub struct Pack {
     data: Bytes,
     path: Option<PathBuf>,
     idx: Idx,
+    /// Bytes inflated since the mapped pages were last released.
+    read_since_release: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Pack {
@@ -283,7 +289,12 @@ impl Pack {
                 ObjectId(expected)
             )));
         }
-        Ok(Pack { data, path, idx })
+        Ok(Pack {
+            data,
+            path,
+            idx,
+            read_since_release: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// The pack file (`None` for [`Pack::from_bytes`]).
@@ -369,6 +380,11 @@ impl Pack {
     /// exactly `size`. Larger objects are streamed into a growing buffer, so a
     /// damaged header claiming a huge size costs only what actually inflates.
     fn inflate(&self, data_at: usize, size: u64) -> Result<Vec<u8>, Problem> {
+        use std::sync::atomic::Ordering;
+        if self.read_since_release.fetch_add(size, Ordering::Relaxed) + size > RELEASE_EVERY {
+            self.read_since_release.store(0, Ordering::Relaxed);
+            self.data.release();
+        }
         let input = self
             .data
             .get(data_at..self.entries_end())
