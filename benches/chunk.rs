@@ -58,7 +58,28 @@ fn bench(c: &mut Criterion) {
         ),
     ];
     for (name, config) in &configs {
-        group.bench_function(*name, |b| b.iter(|| chunk_all(config, black_box(&data))));
+        group.bench_function(format!("{name}-1t"), |b| {
+            b.iter(|| chunk_all(config, black_box(&data)))
+        });
+    }
+    // Two streams at once (as when two large files are saved): the same
+    // 64 MiB, cut as two 32 MiB streams on two threads.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    let (a, b) = data.split_at(SIZE / 2);
+    for (name, config) in &configs {
+        group.bench_function(format!("{name}-2t"), |bch| {
+            bch.iter(|| {
+                pool.install(|| {
+                    rayon::join(
+                        || chunk_all(config, black_box(a)),
+                        || chunk_all(config, black_box(b)),
+                    )
+                })
+            })
+        });
     }
     group.finish();
 }
