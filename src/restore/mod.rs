@@ -103,8 +103,11 @@ struct Dir {
     fd: OwnedFd,
     /// Parent and our name in it; `None` for the output directory itself.
     parent: Option<(Arc<Dir>, Vec<u8>)>,
-    /// Metadata applied when everything inside is done.
-    meta: Option<Metadata>,
+    /// Metadata applied when everything inside is done (set once the
+    /// directory has been listed, which also reads its own record).
+    meta: std::sync::OnceLock<Metadata>,
+    /// Whether to apply `meta` at all (not for the output directory).
+    apply_meta: bool,
     repo_path: String,
     /// Children not finished yet, plus one while the walker lists it.
     pending: AtomicUsize,
@@ -159,7 +162,7 @@ impl Shared<'_> {
             let Some((parent, name)) = &cur.parent else {
                 return;
             };
-            if let Some(m) = &cur.meta {
+            if let (true, Some(m)) = (cur.apply_meta, cur.meta.get()) {
                 match meta::apply(m, &parent.proc_path(name), &self.apply) {
                     Ok(w) => self.note_unapplied(w),
                     Err(e) => self.problem(&cur.repo_path, format!("metadata not restored: {e}")),
@@ -310,7 +313,8 @@ pub fn restore(
     let root = Arc::new(Dir {
         fd: root_fd,
         parent: None,
-        meta: None,
+        meta: std::sync::OnceLock::new(),
+        apply_meta: false,
         repo_path: String::from("/"),
         pending: AtomicUsize::new(1),
     });
@@ -349,7 +353,8 @@ pub fn restore(
                             }
                         },
                         parent: Some((Arc::clone(&root), Vec::new())),
-                        meta: None,
+                        meta: std::sync::OnceLock::new(),
+                        apply_meta: false,
                         repo_path: shown.clone(),
                         pending: AtomicUsize::new(1),
                     });
@@ -482,10 +487,15 @@ fn schedule<'s>(
             }
         };
         dir.pending.fetch_add(1, Ordering::AcqRel);
+        let meta = std::sync::OnceLock::new();
+        if item.meta.is_some() {
+            let _ = meta.set(effective_meta(&item));
+        }
         let sub = Arc::new(Dir {
             fd,
             parent: Some((Arc::clone(dir), name)),
-            meta: Some(effective_meta(&item)),
+            meta,
+            apply_meta: true,
             repo_path: repo_path.to_string(),
             pending: AtomicUsize::new(1),
         });
@@ -556,32 +566,30 @@ fn walk_dir<'s>(
     permit_tx: &'s mpsc::SyncSender<()>,
     permit_rx: &mpsc::Receiver<()>,
 ) {
-    let children = match shared.vfs.list(item, names, false) {
+    // A directory's listing also gives its own record: one read, not two.
+    let listed = match &item.kind {
+        Kind::Save { tree, .. } | Kind::Dir { tree } => {
+            shared.vfs.read_dir(tree, names, false).map(|(own, c)| {
+                let _ = dir.meta.set(own.unwrap_or_else(|| effective_meta(item)));
+                c
+            })
+        }
+        _ => shared.vfs.list(item, names, false),
+    };
+    let children = match listed {
         Ok(c) => c,
         Err(e) => {
+            let _ = dir.meta.set(effective_meta(item));
             shared.problem(&dir.repo_path, format!("contents not restored: {e}"));
             return;
         }
     };
     let mut seen = std::collections::HashSet::new();
-    for mut child in children {
+    for child in children {
         let path = join_repo_path(&dir.repo_path, &child.name);
         if !seen.insert(child.name.clone()) {
             shared.problem(&path, "refused: a second entry with the same name".into());
             continue;
-        }
-        if let Kind::Dir { tree } | Kind::Save { tree, .. } = &child.kind
-            && child.meta.is_none()
-        {
-            let mut sub = names.to_vec();
-            sub.push(child.name.clone());
-            match shared.vfs.dir_meta(tree, &sub) {
-                Ok(m) => child.meta = m,
-                Err(e) => {
-                    shared.problem(&path, format!("not restored: {e}"));
-                    continue;
-                }
-            }
         }
         let name = child.name.clone();
         schedule(
