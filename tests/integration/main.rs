@@ -7,5 +7,6 @@
 mod bupcompat;
 mod chunk_vs_bup;
 mod crash;
+mod fuzzed;
 mod save;
 mod util;
