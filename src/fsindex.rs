@@ -350,6 +350,9 @@ impl IndexReader {
             serde_json::from_slice(roots_json).map_err(|e| corrupt(&e.to_string()))?;
         let entries_start = 12 + rlen;
         let entries_end = body.len() - 8;
+        if entries_start > entries_end {
+            return Err(corrupt("roots overlap the entry count"));
+        }
         Ok(Some(IndexReader {
             map,
             roots,

@@ -309,8 +309,10 @@ pub fn encode_empty_record(out: &mut Vec<u8>) {
 /// come in any order; unknown tags are skipped; a later field of a kind
 /// replaces an earlier one. Reads common v1 (tag 2), v2 (9) and v3 (10),
 /// ACL v1 (tag 4, `\n` separators converted to `,`) and v2 (11), symlink
-/// and hard-link targets, Linux attr and xattrs. An empty `input` is an
-/// error ([`DecodeError::Truncated`]).
+/// and hard-link targets, Linux attr and xattrs. An empty target and zero
+/// attr flags decode as absent (`None`), which is how [`Metadata::encode`]
+/// and bup treat them. An empty `input` is an error
+/// ([`DecodeError::Truncated`]).
 pub fn decode_record(input: &mut &[u8]) -> Result<Option<Metadata>, DecodeError> {
     let mut meta = Metadata::default();
     let mut have_common = false;
@@ -328,8 +330,11 @@ pub fn decode_record(input: &mut &[u8]) -> Result<Option<Metadata>, DecodeError>
                 decode_common(&mut payload, tag, &mut meta)?;
                 have_common = true;
             }
-            TAG_SYMLINK_TARGET => meta.symlink_target = Some(payload.to_vec()),
-            TAG_HARDLINK_TARGET => meta.hardlink_target = Some(payload.to_vec()),
+            // An empty target, like zero attr flags below, means "none", as
+            // in `encode` (which writes neither), so that a decoded record
+            // re-encodes to one that decodes the same.
+            TAG_SYMLINK_TARGET => meta.symlink_target = non_empty(payload),
+            TAG_HARDLINK_TARGET => meta.hardlink_target = non_empty(payload),
             TAG_POSIX1E_ACL_V1 | TAG_POSIX1E_ACL_V2 => {
                 let mut texts: [Vec<u8>; 4] = Default::default();
                 for text in &mut texts {
@@ -351,7 +356,7 @@ pub fn decode_record(input: &mut &[u8]) -> Result<Option<Metadata>, DecodeError>
                     default_numeric,
                 });
             }
-            TAG_LINUX_ATTR => meta.linux_attr = Some(read_vuint(&mut payload)?),
+            TAG_LINUX_ATTR => meta.linux_attr = Some(read_vuint(&mut payload)?).filter(|f| *f != 0),
             TAG_LINUX_XATTR => {
                 let count = read_vuint(&mut payload)?;
                 // No preallocation from `count`: it is untrusted. Each pair
@@ -383,6 +388,10 @@ pub fn decode_record(input: &mut &[u8]) -> Result<Option<Metadata>, DecodeError>
         meta.size = Some(target.len() as u64);
     }
     Ok(Some(meta))
+}
+
+fn non_empty(bytes: &[u8]) -> Option<Vec<u8>> {
+    (!bytes.is_empty()).then(|| bytes.to_vec())
 }
 
 fn decode_common(payload: &mut &[u8], tag: u64, meta: &mut Metadata) -> Result<(), DecodeError> {

@@ -210,8 +210,9 @@ fn parse_tz(tz: &str) -> Option<i32> {
     if b.len() != 5 || !(b[0] == b'+' || b[0] == b'-') {
         return None;
     }
-    let hh: i32 = tz[1..3].parse().ok()?;
-    let mm: i32 = tz[3..5].parse().ok()?;
+    // `get`, not indexing: a multi-byte character may straddle the split.
+    let hh: i32 = tz.get(1..3)?.parse().ok()?;
+    let mm: i32 = tz.get(3..5)?.parse().ok()?;
     let m = hh * 60 + mm;
     Some(if b[0] == b'-' { -m } else { m })
 }

@@ -131,9 +131,13 @@ pub enum Problem {
     /// The delta does not apply to its base.
     #[error("bad delta: {0}")]
     Delta(delta::Error),
-    /// The delta chain is longer than [`MAX_DELTA_DEPTH`] (or loops).
+    /// The delta chain is longer than [`MAX_DELTA_DEPTH`].
     #[error("delta chain longer than {MAX_DELTA_DEPTH}")]
     ChainTooDeep,
+    /// The delta chain comes back to the entry at this offset, which it
+    /// already passed (a REF_DELTA base may name any entry).
+    #[error("delta chain loops back to offset {0}")]
+    DeltaLoop(u64),
     /// [`Pack::copy_to`] reached a delta whose base is outside this pack.
     #[error("delta cannot be streamed")]
     DeltaNotStreamable,
@@ -437,6 +441,11 @@ impl Pack {
         let (kind, mut body) = loop {
             if deltas.len() > MAX_DELTA_DEPTH {
                 return Err(self.corrupt(offset, Problem::ChainTooDeep));
+            }
+            // Stop a loop at once: going round it until MAX_DELTA_DEPTH
+            // would inflate and hold every delta on it again on each pass.
+            if deltas.iter().any(|(o, _)| *o == at) {
+                return Err(self.corrupt(offset, Problem::DeltaLoop(at)));
             }
             let p = self.parse_at(at).map_err(|e| self.corrupt(at, e))?;
             let payload = self
@@ -1018,7 +1027,8 @@ mod tests {
             matches!(
                 err,
                 Error::Corrupt {
-                    problem: Problem::ChainTooDeep,
+                    offset: 12,
+                    problem: Problem::DeltaLoop(12),
                     ..
                 }
             ),

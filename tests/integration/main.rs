@@ -7,6 +7,7 @@
 mod bupcompat;
 mod chunk_vs_bup;
 mod crash;
+mod fuzzed;
 mod ls;
 mod restore;
 mod rules;
