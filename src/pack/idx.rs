@@ -106,15 +106,6 @@ impl Deref for Bytes {
 }
 
 impl Bytes {
-    /// Drop the mapped pages from this process (they stay in the page cache
-    /// and fault back in when touched again), so reading a large file through
-    /// the mapping does not grow the resident set without bound.
-    pub(crate) fn release(&self) {
-        if let Bytes::Map(m) = self {
-            crate::pack::release_pages(m);
-        }
-    }
-
     /// Map `path` read-only; an empty file becomes an empty buffer (it cannot be mapped).
     pub(crate) fn map_file(path: &Path) -> std::io::Result<Bytes> {
         let file = File::open(path)?;

@@ -41,16 +41,6 @@ pub const REF_DELTA: u8 = 7;
 ///
 /// Pack and idx files are immutable once renamed into place (writers only
 /// ever create new files), which is what makes the mapping sound in practice.
-/// `madvise(MADV_DONTNEED)` over a whole read-only file mapping.
-#[allow(unsafe_code)]
-pub(crate) fn release_pages(map: &memmap2::Mmap) {
-    // SAFETY: DONTNEED discards private modifications of a mapping; ours are
-    // read-only shared file mappings with none, so it only unmaps clean
-    // page-cache pages. Another thread reading the mapping meanwhile faults
-    // the page back in from the page cache and sees the same bytes.
-    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
-}
-
 #[allow(unsafe_code)]
 pub(crate) fn map_readonly(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: memmap2 requires that the file is not modified or truncated

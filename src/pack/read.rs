@@ -8,10 +8,11 @@
 
 use crate::oid::{ObjectId, ObjectKind};
 use crate::pack::delta;
-use crate::pack::idx::{Bytes, Idx};
+use crate::pack::idx::Idx;
 use crate::pack::{OFS_DELTA, REF_DELTA};
 use libdeflater::{DecompressionError, Decompressor};
 use sha1::{Digest, Sha1};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
@@ -222,17 +223,64 @@ fn inflate_exact(input: &[u8], out: &mut [u8]) -> Result<usize, DecompressionErr
     })
 }
 
-/// Drop the mapped pages of a pack after about this many bytes were read
-/// through the mapping (keeps the resident set bounded on large restores).
-const RELEASE_EVERY: u64 = 32 << 20;
+/// Where a pack's bytes are: in memory ([`Pack::from_bytes`]), or in a file
+/// read with `pread` ([`Pack::open`]). Files are not memory-mapped: reading
+/// a multi-GB pack through a mapping grows the resident set with every page
+/// touched, and releasing those pages costs in proportion to the mapping.
+enum Data {
+    Mem(Vec<u8>),
+    File { file: std::fs::File, len: usize },
+}
 
-/// A pack file opened for reading (memory-mapped), with its [`Idx`].
+impl Data {
+    fn len(&self) -> usize {
+        match self {
+            Data::Mem(v) => v.len(),
+            Data::File { len, .. } => *len,
+        }
+    }
+
+    /// `len` bytes at `start` (fewer only if the data ends first).
+    fn read(&self, start: usize, len: usize) -> std::io::Result<Cow<'_, [u8]>> {
+        let end = start.saturating_add(len).min(self.len());
+        let start = start.min(end);
+        match self {
+            Data::Mem(v) => Ok(Cow::Borrowed(&v[start..end])),
+            Data::File { file, .. } => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; end - start];
+                file.read_exact_at(&mut buf, start as u64)?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+}
+
+/// Sequential reads of `data[pos..end]` (for streaming huge objects).
+struct RangeReader<'a> {
+    data: &'a Data,
+    pos: usize,
+    end: usize,
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.end.saturating_sub(self.pos));
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = self.data.read(self.pos, n)?;
+        buf[..got.len()].copy_from_slice(&got);
+        self.pos += got.len();
+        Ok(got.len())
+    }
+}
+
+/// A pack file opened for reading, with its [`Idx`].
 pub struct Pack {
-    data: Bytes,
+    data: Data,
     path: Option<PathBuf>,
     idx: Idx,
-    /// Bytes inflated since the mapped pages were last released.
-    read_since_release: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Pack {
@@ -246,23 +294,25 @@ impl std::fmt::Debug for Pack {
 }
 
 impl Pack {
-    /// Map the pack at `pack_path`. Checks the header, the object count and
+    /// Open the pack at `pack_path`. Checks the header, the object count and
     /// that the trailer equals `idx.pack_checksum()` (not the SHA-1 of the
     /// whole file: see [`Pack::verify_checksum`]).
     pub fn open(pack_path: &Path, idx: Idx) -> Result<Pack, Error> {
-        let data = Bytes::map_file(pack_path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: pack_path.to_path_buf(),
             source,
-        })?;
-        Pack::new(data, Some(pack_path.to_path_buf()), idx)
+        };
+        let file = std::fs::File::open(pack_path).map_err(io)?;
+        let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+        Pack::new(Data::File { file, len }, Some(pack_path.to_path_buf()), idx)
     }
 
     /// Like [`Pack::open`], for a pack held in memory.
     pub fn from_bytes(data: Vec<u8>, idx: Idx) -> Result<Pack, Error> {
-        Pack::new(Bytes::Vec(data), None, idx)
+        Pack::new(Data::Mem(data), None, idx)
     }
 
-    fn new(data: Bytes, path: Option<PathBuf>, idx: Idx) -> Result<Pack, Error> {
+    fn new(data: Data, path: Option<PathBuf>, idx: Idx) -> Result<Pack, Error> {
         let bad = |reason: String| Error::BadPack {
             path: path.clone(),
             reason,
@@ -270,35 +320,35 @@ impl Pack {
         if data.len() < 32 {
             return Err(bad(format!("too short ({} bytes)", data.len())));
         }
-        if &data[..4] != b"PACK" {
+        let io = |source| Error::Io {
+            path: path.clone().unwrap_or_default(),
+            source,
+        };
+        let head = data.read(0, 12).map_err(io)?.into_owned();
+        let trailer = data.read(data.len() - 20, 20).map_err(io)?.into_owned();
+        if &head[..4] != b"PACK" {
             return Err(bad("no PACK signature".to_string()));
         }
-        let version = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+        let version = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
         if version != 2 && version != 3 {
             return Err(bad(format!("unsupported pack version {version}")));
         }
-        let count = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        let count = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
         if count as usize != idx.len() {
             return Err(bad(format!(
                 "holds {count} objects but its idx lists {}",
                 idx.len()
             )));
         }
-        let trailer = &data[data.len() - 20..];
         let expected = idx.pack_checksum();
-        if trailer != expected {
+        if trailer[..] != expected {
             return Err(bad(format!(
                 "trailer {} does not match its idx ({})",
-                ObjectId::from_slice(trailer).unwrap_or_default(),
+                ObjectId::from_slice(&trailer).unwrap_or_default(),
                 ObjectId(expected)
             )));
         }
-        Ok(Pack {
-            data,
-            path,
-            idx,
-            read_since_release: std::sync::atomic::AtomicU64::new(0),
-        })
+        Ok(Pack { data, path, idx })
     }
 
     /// The pack file (`None` for [`Pack::from_bytes`]).
@@ -318,8 +368,24 @@ impl Pack {
 
     /// Check the SHA-1 of the whole pack against its trailer (reads it all).
     pub fn verify_checksum(&self) -> Result<(), Error> {
-        let (body, trailer) = self.data.split_at(self.data.len() - 20);
-        let actual: [u8; 20] = Sha1::digest(body).into();
+        let io = |source| Error::Io {
+            path: self.path.clone().unwrap_or_default(),
+            source,
+        };
+        let body_len = self.data.len() - 20;
+        let mut h = Sha1::new();
+        let mut at = 0;
+        while at < body_len {
+            let piece = self
+                .data
+                .read(at, (body_len - at).min(1 << 20))
+                .map_err(io)?;
+            h.update(&piece);
+            at += piece.len();
+        }
+        let actual: [u8; 20] = h.finalize().into();
+        let trailer = self.data.read(body_len, 20).map_err(io)?;
+        let trailer = &trailer[..];
         if actual[..] != *trailer {
             return Err(Error::BadPack {
                 path: self.path.clone(),
@@ -353,7 +419,13 @@ impl Pack {
             .ok()
             .filter(|&s| s >= 12 && s < end)
             .ok_or(Problem::OutOfRange)?;
-        let bytes = &self.data[start..end];
+        // Type/size (at most 10 bytes), then an OFS distance (at most 10) or
+        // a REF_DELTA base id (20).
+        let head = self
+            .data
+            .read(start, (end - start).min(48))
+            .map_err(|_| Problem::Truncated)?;
+        let bytes = &head[..];
         let (code, size, mut at) = parse_header(bytes)?;
         let entry = match code {
             OFS_DELTA => {
@@ -384,16 +456,11 @@ impl Pack {
     /// exactly `size`. Larger objects are streamed into a growing buffer, so a
     /// damaged header claiming a huge size costs only what actually inflates.
     fn inflate(&self, data_at: usize, size: u64) -> Result<Vec<u8>, Problem> {
-        use std::sync::atomic::Ordering;
-        if self.read_since_release.fetch_add(size, Ordering::Relaxed) + size > RELEASE_EVERY {
-            self.read_since_release.store(0, Ordering::Relaxed);
-            self.data.release();
-        }
-        let input = self
-            .data
-            .get(data_at..self.entries_end())
+        let avail = self
+            .entries_end()
+            .checked_sub(data_at)
             .ok_or(Problem::Truncated)?;
-        let max = (input.len() as u64).saturating_mul(MAX_INFLATE_RATIO);
+        let max = (avail as u64).saturating_mul(MAX_INFLATE_RATIO);
         let n = usize::try_from(size)
             .ok()
             .filter(|_| size <= max)
@@ -402,16 +469,28 @@ impl Pack {
         if size > DIRECT_INFLATE_MAX {
             out.try_reserve_exact(DIRECT_INFLATE_MAX as usize)
                 .map_err(|_| Problem::TooLarge(size))?;
-            return match stream_inflate(input, size, &mut out) {
+            let mut src = RangeReader {
+                data: &self.data,
+                pos: data_at,
+                end: data_at + avail,
+            };
+            return match stream_inflate(&mut src, size, &mut out) {
                 Ok(()) => Ok(out),
                 Err(StreamFail::Bad(p)) => Err(p),
                 Err(StreamFail::Write(_)) => Err(Problem::TooLarge(size)),
             };
         }
+        // A zlib stream is never longer than its content plus 5 bytes per
+        // 64 KiB stored block and a few bytes of framing: read only that.
+        let bound = n.saturating_add(n / 512).saturating_add(64);
+        let input = self
+            .data
+            .read(data_at, avail.min(bound))
+            .map_err(|_| Problem::Truncated)?;
         out.try_reserve_exact(n)
             .map_err(|_| Problem::TooLarge(size))?;
         out.resize(n, 0);
-        match inflate_exact(input, &mut out) {
+        match inflate_exact(&input, &mut out) {
             Ok(got) if got == n => Ok(out),
             Ok(got) => Err(Problem::SizeMismatch {
                 expected: size,
@@ -536,11 +615,16 @@ impl Pack {
                 return Ok(kind);
             }
         };
-        let input = self
-            .data
-            .get(p.data_at..self.entries_end())
-            .ok_or_else(|| self.corrupt(offset, Problem::Truncated))?;
-        stream_inflate(input, p.size, out).map_err(|e| match e {
+        let end = self.entries_end();
+        if p.data_at > end {
+            return Err(self.corrupt(offset, Problem::Truncated));
+        }
+        let mut src = RangeReader {
+            data: &self.data,
+            pos: p.data_at,
+            end,
+        };
+        stream_inflate(&mut src, p.size, out).map_err(|e| match e {
             StreamFail::Bad(problem) => self.corrupt(offset, problem),
             StreamFail::Write(source) => Error::Output {
                 path: self.path.clone(),
@@ -558,23 +642,35 @@ enum StreamFail {
     Write(std::io::Error),
 }
 
-/// Inflate the zlib stream at the start of `input` into `out` in 256 KiB
-/// pieces; it must yield exactly `size` bytes.
-fn stream_inflate(input: &[u8], size: u64, out: &mut dyn std::io::Write) -> Result<(), StreamFail> {
+/// Inflate the zlib stream read from `src` into `out` in 256 KiB pieces; it
+/// must yield exactly `size` bytes. Bytes after the stream are not read
+/// beyond the last input piece.
+fn stream_inflate(
+    src: &mut dyn std::io::Read,
+    size: u64,
+    out: &mut dyn std::io::Write,
+) -> Result<(), StreamFail> {
     use flate2::{Decompress, FlushDecompress, Status};
     let mut z = Decompress::new(true);
+    let mut input = vec![0u8; 256 * 1024];
+    let (mut start, mut end, mut eof) = (0usize, 0usize, false);
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
+        if start == end && !eof {
+            start = 0;
+            end = src
+                .read(&mut input)
+                .map_err(|_| StreamFail::Bad(Problem::Truncated))?;
+            eof = end == 0;
+        }
         let (in_before, out_before) = (z.total_in(), z.total_out());
-        let rest = usize::try_from(in_before)
-            .ok()
-            .and_then(|i| input.get(i..))
-            .ok_or(StreamFail::Bad(Problem::Truncated))?;
         let status = z
-            .decompress(rest, &mut buf, FlushDecompress::None)
+            .decompress(&input[start..end], &mut buf, FlushDecompress::None)
             .map_err(|_| StreamFail::Bad(Problem::Inflate))?;
+        let consumed = usize::try_from(z.total_in() - in_before).unwrap_or(usize::MAX);
         let produced = usize::try_from(z.total_out() - out_before).unwrap_or(usize::MAX);
+        start = start.saturating_add(consumed).min(end);
         let chunk = buf
             .get(..produced)
             .ok_or(StreamFail::Bad(Problem::Inflate))?;
@@ -589,9 +685,15 @@ fn stream_inflate(input: &[u8], size: u64, out: &mut dyn std::io::Write) -> Resu
         match status {
             Status::StreamEnd => break,
             Status::Ok | Status::BufError => {
-                if produced == 0 && z.total_in() == in_before {
-                    // No progress: the input ends before the stream does.
-                    return Err(StreamFail::Bad(Problem::Truncated));
+                if produced == 0 && consumed == 0 {
+                    if eof {
+                        // The input ends before the stream does.
+                        return Err(StreamFail::Bad(Problem::Truncated));
+                    }
+                    if start < end {
+                        // Input left but no progress: not a valid stream.
+                        return Err(StreamFail::Bad(Problem::Inflate));
+                    }
                 }
             }
         }
