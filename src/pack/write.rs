@@ -43,10 +43,13 @@ pub enum Error {
         source: io::Error,
     },
     /// A previous write failed, so the pack's contents are unknown.
-    #[error("pack {path} is unusable after an earlier write error")]
+    #[error("pack {path} is unusable after an earlier write error: {cause}")]
     Poisoned {
         /// The temporary pack file.
         path: PathBuf,
+        /// What the first failed write reported (e.g. "No space left on
+        /// device"), so whichever thread reports the failure names it.
+        cause: String,
     },
     /// A pack cannot hold more than 2^32 - 1 objects.
     #[error("pack {path} already holds the maximum number of objects")]
@@ -139,7 +142,8 @@ pub struct PackWriter {
     offset: u64,
     entries: Vec<(ObjectId, u32, u64)>,
     ids: HashSet<ObjectId, BuildIdHasher>,
-    poisoned: bool,
+    /// The first write error, once one happened.
+    poisoned: Option<String>,
     /// Temporary files to remove if the writer is dropped unfinished.
     cleanup: Vec<PathBuf>,
 }
@@ -299,7 +303,7 @@ impl PackWriter {
             offset: 0,
             entries: Vec::new(),
             ids: HashSet::default(),
-            poisoned: false,
+            poisoned: None,
             cleanup: vec![tmp_pack],
         };
         // Version 2, object count patched by `finish`.
@@ -316,9 +320,10 @@ impl PackWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if self.poisoned {
+        if let Some(cause) = &self.poisoned {
             return Err(Error::Poisoned {
                 path: self.tmp_pack.clone(),
+                cause: cause.clone(),
             });
         }
         let result = match self.out.as_mut() {
@@ -331,7 +336,7 @@ impl PackWriter {
                 Ok(())
             }
             Err(source) => {
-                self.poisoned = true;
+                self.poisoned = Some(source.to_string());
                 Err(self.io_err("writing", &self.tmp_pack, source))
             }
         }
@@ -379,14 +384,16 @@ impl PackWriter {
     /// the directory. With zero objects, removes the temporary file and
     /// returns `Ok(None)`. On error the temporary files are removed.
     pub fn finish(mut self) -> Result<Option<FinishedPack>, Error> {
-        if self.poisoned {
+        if let Some(cause) = &self.poisoned {
             return Err(Error::Poisoned {
                 path: self.tmp_pack.clone(),
+                cause: cause.clone(),
             });
         }
         let Some(out) = self.out.take() else {
             return Err(Error::Poisoned {
                 path: self.tmp_pack.clone(),
+                cause: "the pack was already finished".into(),
             });
         };
         let file = out
