@@ -607,40 +607,60 @@ fn restore_leaf(
     m: &Metadata,
     names: &[Vec<u8>],
 ) -> Result<(), String> {
-    clear_entry(&dir.fd, name)?;
     let n = std::ffi::OsStr::from_bytes(name);
-    match (&item.kind, item.file_type()) {
-        (Kind::Symlink { .. } | Kind::Latest { .. }, _) => {
-            let target = shared
-                .vfs
-                .link_target(item, names)
-                .map_err(|e| e.to_string())?;
-            symlinkat(std::ffi::OsStr::from_bytes(&target), dir.fd.as_fd(), n)
-                .map_err(|e| format!("symlink not created: {e}"))?;
+    // Create; only if something is in the way, remove it and create again
+    // (an unlink of a missing name still takes the directory's write lock,
+    // which would serialise parallel restores into one directory).
+    let create = || -> Result<Option<std::fs::File>, (bool, String)> {
+        let exists = |e: &nix::Error| *e == nix::Error::EEXIST;
+        match (&item.kind, item.file_type()) {
+            (Kind::Symlink { .. } | Kind::Latest { .. }, _) => {
+                let target = shared
+                    .vfs
+                    .link_target(item, names)
+                    .map_err(|e| (false, e.to_string()))?;
+                symlinkat(std::ffi::OsStr::from_bytes(&target), dir.fd.as_fd(), n)
+                    .map_err(|e| (exists(&e), format!("symlink not created: {e}")))?;
+                Ok(None)
+            }
+            (
+                Kind::File { .. },
+                FileType::CharDev | FileType::BlockDev | FileType::Fifo | FileType::Socket,
+            ) => {
+                meta::create_special(m, &dir.proc_path(name)).map_err(|e| {
+                    let in_way = std::fs::symlink_metadata(dir.proc_path(name)).is_ok();
+                    (in_way, e.to_string())
+                })?;
+                Ok(None)
+            }
+            (Kind::File { .. }, _) => {
+                let fd = openat(
+                    dir.fd.as_fd(),
+                    n,
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o600),
+                )
+                .map_err(|e| (exists(&e), format!("cannot create: {e}")))?;
+                Ok(Some(std::fs::File::from(fd)))
+            }
+            _ => Err((false, "cannot restore this kind of entry".into())),
         }
-        (
-            Kind::File { .. },
-            FileType::CharDev | FileType::BlockDev | FileType::Fifo | FileType::Socket,
-        ) => {
-            meta::create_special(m, &dir.proc_path(name)).map_err(|e| e.to_string())?;
+    };
+    let file = match create() {
+        Ok(f) => f,
+        Err((true, _)) => {
+            clear_entry(&dir.fd, name)?;
+            create().map_err(|(_, e)| e)?
         }
-        (Kind::File { id, chunked }, _) => {
-            let fd = openat(
-                dir.fd.as_fd(),
-                n,
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )
-            .map_err(|e| format!("cannot create: {e}"))?;
-            let file = std::fs::File::from(fd);
-            let written = write_content(shared, &file, id, *chunked, names)?;
-            shared.progress.bytes.fetch_add(written, Ordering::Relaxed);
-        }
-        _ => return Err("cannot restore this kind of entry".into()),
+        Err((false, e)) => return Err(e),
+    };
+    if let (Some(file), Kind::File { id, chunked }) = (file, &item.kind) {
+        let written = write_content(shared, &file, id, *chunked, names)?;
+        shared.progress.bytes.fetch_add(written, Ordering::Relaxed);
     }
     let warnings = meta::apply(m, &dir.proc_path(name), &shared.apply)
         .map_err(|e| format!("metadata not restored: {e}"))?;
