@@ -444,6 +444,8 @@ pub struct IndexWriter {
     tmp: PathBuf,
     out: std::io::BufWriter<std::fs::File>,
     hasher: blake3::Hasher,
+    /// Bytes written but not yet hashed.
+    pending_hash: Vec<u8>,
     buf: Vec<u8>,
     count: u64,
     last: Option<Vec<u8>>,
@@ -465,6 +467,7 @@ impl IndexWriter {
             tmp: tmp.clone(),
             out: std::io::BufWriter::with_capacity(1 << 16, file),
             hasher: blake3::Hasher::new(),
+            pending_hash: Vec::with_capacity(1 << 17),
             buf: Vec::with_capacity(512),
             count: 0,
             last: None,
@@ -480,7 +483,12 @@ impl IndexWriter {
     }
 
     fn write_raw(&mut self, b: &[u8]) -> Result<(), Error> {
-        self.hasher.update(b);
+        // Hash in large pieces: BLAKE3's SIMD needs more than one entry.
+        self.pending_hash.extend_from_slice(b);
+        if self.pending_hash.len() >= 1 << 16 {
+            self.hasher.update(&self.pending_hash);
+            self.pending_hash.clear();
+        }
         self.out.write_all(b).map_err(|source| Error::Io {
             path: self.tmp.clone(),
             source,
@@ -513,6 +521,8 @@ impl IndexWriter {
     pub fn finish(mut self) -> Result<(), Error> {
         let count = self.count.to_le_bytes();
         self.write_raw(&count)?;
+        self.hasher.update(&self.pending_hash);
+        self.pending_hash.clear();
         let sum = *self.hasher.finalize().as_bytes();
         let io = |source| Error::Io {
             path: self.tmp.clone(),

@@ -84,7 +84,7 @@ pub enum ConfigError {
 /// Default FastCDC average chunk size (16 KiB; may change after measurement).
 const FASTCDC_DEFAULT_AVG: u32 = 16 * 1024;
 /// How much a FastCDC chunker reads per block. Any size gives the same chunks.
-const FASTCDC_READ_SIZE: usize = 8 * 1024 * 1024;
+const FASTCDC_READ_SIZE: usize = 2 * 1024 * 1024;
 
 impl ChunkerConfig {
     /// FastCDC with the default average (16 KiB), `min = avg / 4`, `max = avg * 4`.
@@ -220,6 +220,8 @@ pub struct Chunker {
     mode: Mode,
     /// Bytes per read block.
     read_size: usize,
+    /// Expected input length, used once to size the first read buffer.
+    size_hint: Option<u64>,
     /// Bytes read but not yet part of a complete chunk.
     pending: Vec<u8>,
     /// Buffers given back with [`Chunker::recycle`].
@@ -261,7 +263,17 @@ impl Chunker {
             read_size: read_size.clamp(1, MAX_READ_SIZE),
             pending: Vec::new(),
             spare: Vec::new(),
+            size_hint: None,
         }
+    }
+
+    /// Expect about `len` bytes of input: the first read buffer is sized to
+    /// it instead of a full read block (saves memory and allocator work for
+    /// the many small files of a tree). Only an allocation hint: the chunks
+    /// are the same whatever the hint.
+    pub fn with_size_hint(mut self, len: u64) -> Chunker {
+        self.size_hint = Some(len);
+        self
     }
 
     /// The most bytes that can stay pending between blocks.
@@ -288,7 +300,14 @@ impl Chunker {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e.clone()));
         }
         let old_len = self.pending.len();
-        let want = self.read_size + self.max_pending().max(old_len);
+        let block = match self.size_hint.take() {
+            Some(h) => usize::try_from(h)
+                .unwrap_or(usize::MAX)
+                .saturating_add(64)
+                .min(self.read_size),
+            None => self.read_size,
+        };
+        let want = block + self.max_pending().max(old_len);
         if self.pending.capacity() < want {
             self.pending.reserve_exact(want - old_len);
         }

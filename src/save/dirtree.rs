@@ -64,7 +64,13 @@ pub fn build_dir(
 /// chunker cuts it (with fastcdc, never below its 4 KiB minimum).
 fn store_bupm(sink: &dyn ObjectSink, bupm: &[u8]) -> Result<Stored, stream::Error> {
     let mut cursor = std::io::Cursor::new(bupm);
-    stream::store_stream(sink, sink.chunker(), &mut cursor, &|_| {})
+    stream::store_sized(
+        sink,
+        sink.chunker(),
+        &mut cursor,
+        Some(bupm.len() as u64),
+        &|_| {},
+    )
 }
 
 /// A directory finished into a member of its parent.

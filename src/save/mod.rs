@@ -511,77 +511,77 @@ fn save_root(
     asm: &mut Assembler<'_, '_>,
 ) -> Result<(), Error> {
     let mut queue: VecDeque<Pending> = VecDeque::new();
-    rayon::in_place_scope(|scope| -> Result<(), Error> {
-        for step in walk::walk(root, excl) {
-            let (depth, path, stat) = match step {
-                walk::Step::Error { path, reason } => {
-                    queue.push_back(Pending::ready(
-                        0,
-                        Vec::new(),
-                        JobOut::Skip(Skipped { path, reason }),
-                    ));
-                    continue;
-                }
-                walk::Step::Entry { depth, path, stat } => (depth, path, stat),
-            };
-            let name = path
-                .file_name()
-                .map(|n| n.as_bytes().to_vec())
-                .unwrap_or_default();
-            let pbytes = path.as_os_str().as_bytes().to_vec();
-            let old = cursor.as_mut().and_then(|c| c.seek(&pbytes));
-            if stat.is_dir() {
-                let (tx, rx) = mpsc::sync_channel(1);
-                scope.spawn(move |_| {
-                    let _ = tx.send(dir_job(ctx, &path, &stat));
-                });
-                queue.push_back(Pending {
-                    depth,
-                    name,
-                    rx: Ok(rx),
-                });
-            } else {
-                let hardlink = if stat.nlink() > 1 {
-                    Some(
-                        hardlinks
-                            .entry((stat.dev(), stat.ino()))
-                            .or_insert_with(|| pbytes.clone())
-                            .clone(),
-                    )
-                } else {
-                    None
+    std::thread::scope(|threads| {
+        rayon::in_place_scope(|scope| -> Result<(), Error> {
+            for step in walk::walk_ahead(threads, root, excl) {
+                let (depth, path, stat) = match step {
+                    walk::Step::Error { path, reason } => {
+                        queue.push_back(Pending::ready(
+                            0,
+                            Vec::new(),
+                            JobOut::Skip(Skipped { path, reason }),
+                        ));
+                        continue;
+                    }
+                    walk::Step::Entry { depth, path, stat } => (depth, path, stat),
                 };
-                let reuse = old.filter(|o| {
-                    o.id.is_some_and(|id| ctx.sink.contains(&id))
-                        && o.git_mode != 0
-                        && Stat::from_metadata(&stat).unchanged(&o.stat)
-                });
-                if reuse.is_none() && stat.is_file() && stat.len() > SMALL_FILE {
-                    let out = leaf_job(ctx, &path, &name, &stat, None, hardlink);
+                let name = path
+                    .file_name()
+                    .map(|n| n.as_bytes().to_vec())
+                    .unwrap_or_default();
+                let pbytes = path.as_os_str().as_bytes().to_vec();
+                let old = cursor.as_mut().and_then(|c| c.seek(&pbytes));
+                if stat.is_dir() {
+                    // A few syscalls per directory: cheaper here than as a job.
+                    let out = dir_job(ctx, &path, &stat);
                     queue.push_back(Pending::ready(depth, name, out));
                 } else {
-                    let (tx, rx) = mpsc::sync_channel(1);
-                    let job_name = name.clone();
-                    scope.spawn(move |_| {
-                        let _ = tx.send(leaf_job(ctx, &path, &job_name, &stat, reuse, hardlink));
+                    let hardlink = if stat.nlink() > 1 {
+                        Some(
+                            hardlinks
+                                .entry((stat.dev(), stat.ino()))
+                                .or_insert_with(|| pbytes.clone())
+                                .clone(),
+                        )
+                    } else {
+                        None
+                    };
+                    let reuse = old.filter(|o| {
+                        o.id.is_some_and(|id| ctx.sink.contains(&id))
+                            && o.git_mode != 0
+                            && Stat::from_metadata(&stat).unchanged(&o.stat)
                     });
-                    queue.push_back(Pending {
-                        depth,
-                        name,
-                        rx: Ok(rx),
-                    });
+                    if reuse.is_some() || (stat.is_file() && stat.len() > SMALL_FILE) {
+                        // Unchanged files cost no I/O: handle them here rather
+                        // than pay a job and a channel each. Large files are
+                        // stored here too, their chunks processed in parallel.
+                        let out = leaf_job(ctx, &path, &name, &stat, reuse, hardlink);
+                        queue.push_back(Pending::ready(depth, name, out));
+                    } else {
+                        let (tx, rx) = mpsc::sync_channel(1);
+                        let job_name = name.clone();
+                        scope.spawn(move |_| {
+                            let _ =
+                                tx.send(leaf_job(ctx, &path, &job_name, &stat, reuse, hardlink));
+                        });
+                        queue.push_back(Pending {
+                            depth,
+                            name,
+                            rx: Ok(rx),
+                        });
+                    }
+                }
+                while queue.len() > WINDOW {
+                    if let Some(p) = queue.pop_front() {
+                        asm.take(p)?;
+                    }
                 }
             }
-            while queue.len() > WINDOW {
-                if let Some(p) = queue.pop_front() {
-                    asm.take(p)?;
-                }
+            while let Some(p) = queue.pop_front() {
+                asm.take(p)?;
             }
-        }
-        while let Some(p) = queue.pop_front() {
-            asm.take(p)?;
-        }
-        asm.pop_to(0)
+            asm.pop_to(0)
+        })
     })
 }
 
@@ -638,12 +638,25 @@ fn leaf_job(
 ) -> JobOut {
     if let Some(old) = reuse
         && let Some(id) = old.id
-        && let Ok(Some(mut m)) = meta::decode_record(&mut &old.meta[..])
     {
-        m.atime = ts(stat.atime(), stat.atime_nsec());
-        m.hardlink_target = hardlink;
-        let mut record = Vec::new();
-        m.encode(&mut record);
+        let fresh = Stat::from_metadata(stat);
+        // The same stat down to the atime, and no hard-link set whose first
+        // path may have changed: the recorded bytes are still exact.
+        let record = if fresh == old.stat && stat.nlink() == 1 && hardlink.is_none() {
+            old.meta.clone()
+        } else {
+            match meta::decode_record(&mut &old.meta[..]) {
+                Ok(Some(mut m)) => {
+                    m.atime = ts(stat.atime(), stat.atime_nsec());
+                    m.hardlink_target = hardlink;
+                    let mut record = Vec::new();
+                    m.encode(&mut record);
+                    record
+                }
+                // An unreadable cached record: capture and store afresh.
+                _ => return store_or_skip(ctx, path, name, stat, hardlink),
+            }
+        };
         let chunked = old.git_mode == MODE_TREE;
         ctx.progress.reused.fetch_add(1, Ordering::Relaxed);
         return JobOut::Leaf {
@@ -656,6 +669,16 @@ fn leaf_job(
             warning: None,
         };
     }
+    store_or_skip(ctx, path, name, stat, hardlink)
+}
+
+fn store_or_skip(
+    ctx: &Ctx<'_>,
+    path: &Path,
+    name: &[u8],
+    stat: &std::fs::Metadata,
+    hardlink: Option<Vec<u8>>,
+) -> JobOut {
     match store_leaf(ctx, path, name, stat, hardlink) {
         Ok(out) => out,
         Err(LeafError::Skip(reason)) => JobOut::Skip(Skipped {
@@ -734,11 +757,17 @@ fn store_leaf(
         let progress = |n: u64| {
             ctx.progress.bytes_read.fetch_add(n, Ordering::Relaxed);
         };
-        let stored = stream::store_stream(ctx.sink, ctx.sink.chunker(), &mut f, &progress)
-            .map_err(|e| match e {
-                stream::Error::Read(io) => LeafError::Skip(format!("read error: {io}")),
-                stream::Error::Sink(s) => LeafError::Fatal(Error::Sink(s)),
-            })?;
+        let stored = stream::store_sized(
+            ctx.sink,
+            ctx.sink.chunker(),
+            &mut f,
+            Some(stat.len()),
+            &progress,
+        )
+        .map_err(|e| match e {
+            stream::Error::Read(io) => LeafError::Skip(format!("read error: {io}")),
+            stream::Error::Sink(s) => LeafError::Fatal(Error::Sink(s)),
+        })?;
         m.size = Some(stored.size);
         // A file written to while we read it is stored as read (possibly a
         // mix of old and new content): say so.

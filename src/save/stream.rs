@@ -25,6 +25,10 @@ pub enum Error {
     Sink(#[from] SinkError),
 }
 
+/// Streams expected to be at most this long are stored without overlapping
+/// reads and hashing (they fit in one read block).
+const SMALL_STREAM: u64 = 1 << 20;
+
 /// What was stored for a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stored {
@@ -136,7 +140,43 @@ pub fn store_stream(
     reader: &mut (dyn Read + Send),
     progress: &dyn Fn(u64),
 ) -> Result<Stored, Error> {
+    store_sized(sink, chunker_cfg, reader, None, progress)
+}
+
+/// [`store_stream`] for input of about `size_hint` bytes (a file's size),
+/// which sizes the read buffer to it.
+pub fn store_sized(
+    sink: &dyn ObjectSink,
+    chunker_cfg: &ChunkerConfig,
+    reader: &mut (dyn Read + Send),
+    size_hint: Option<u64>,
+    progress: &dyn Fn(u64),
+) -> Result<Stored, Error> {
     let mut chunker = Chunker::new(chunker_cfg);
+    if let Some(h) = size_hint {
+        chunker = chunker.with_size_hint(h);
+        if h <= SMALL_STREAM {
+            // One block at most: nothing to overlap, so no rayon::join (it
+            // would wake the pool's threads for each of many small files).
+            let mut tree = Tree {
+                sink,
+                fanout: FanoutBuilder::new(),
+                size: 0,
+            };
+            while let Some(block) = chunker
+                .next_block(&mut ReadRef(reader))
+                .map_err(Error::Read)?
+            {
+                tree.add(store_block(sink, &block)?)?;
+                progress(block.data.len() as u64);
+            }
+            if let Some(last) = chunker.finish() {
+                tree.add(store_block(sink, &last)?)?;
+                progress(last.data.len() as u64);
+            }
+            return Ok(tree.finish()?);
+        }
+    }
     let mut tree = Tree {
         sink,
         fanout: FanoutBuilder::new(),

@@ -220,33 +220,60 @@ pub enum Step {
 
 /// Walk one root depth-first, children sorted bytewise, never following
 /// symlinks (not even a root given as a symlink), honouring the rules.
+/// Under `-x` a mount point is saved, its contents are not (as bup does).
 ///
-/// Exclusions and `-x` are applied here rather than with walkdir's
-/// `filter_entry`/`same_file_system`: combined, those skip the rest of the
-/// *parent* directory when an excluded directory is on another filesystem
-/// (walkdir issue #166). A mount point itself is saved under `-x`, its
-/// contents are not (as bup does).
+/// Entries are stat'ed relative to their open directory
+/// (`DirEntry::metadata`, i.e. `fstatat`), not by full path, which saves the
+/// kernel a path walk per file.
 pub fn walk(root: &RootRules, excl: Excluder) -> Walk {
     let root_path = PathBuf::from(std::ffi::OsString::from_vec(root.path.clone()));
-    let it = walkdir::WalkDir::new(&root_path)
-        .follow_links(false)
-        .follow_root_links(false)
-        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
-        .into_iter();
     Walk {
-        it,
+        root: Some(root_path),
+        stack: Vec::new(),
         excl,
         one_file_system: root.one_file_system,
         root_dev: None,
+        pending_error: None,
     }
 }
 
 /// The iterator returned by [`walk`].
 pub struct Walk {
-    it: walkdir::IntoIter,
+    root: Option<PathBuf>,
+    /// Open directories, innermost last: their remaining entries, sorted.
+    stack: Vec<std::vec::IntoIter<std::fs::DirEntry>>,
     excl: Excluder,
     one_file_system: bool,
     root_dev: Option<u64>,
+    /// An error listing the directory just yielded, reported next.
+    pending_error: Option<Step>,
+}
+
+impl Walk {
+    /// Open `dir` for listing (its entries sorted by name), or describe why not.
+    fn open_dir(&mut self, dir: &Path) -> Result<(), std::io::Error> {
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            entries.push(e?);
+        }
+        entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+        self.stack.push(entries.into_iter());
+        Ok(())
+    }
+
+    /// Descend into a directory just yielded, unless `-x` forbids it.
+    fn descend(&mut self, path: &Path, stat: &std::fs::Metadata) {
+        use std::os::unix::fs::MetadataExt;
+        if self.one_file_system && Some(stat.dev()) != self.root_dev {
+            return;
+        }
+        if let Err(e) = self.open_dir(path) {
+            self.pending_error = Some(Step::Error {
+                path: path.to_path_buf(),
+                reason: describe_io(&e),
+            });
+        }
+    }
 }
 
 impl Iterator for Walk {
@@ -254,61 +281,106 @@ impl Iterator for Walk {
 
     fn next(&mut self) -> Option<Step> {
         use std::os::unix::fs::MetadataExt;
+        if let Some(e) = self.pending_error.take() {
+            return Some(e);
+        }
+        if let Some(root) = self.root.take() {
+            let stat = match std::fs::symlink_metadata(&root) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Some(Step::Error {
+                        path: root,
+                        reason: describe_io(&e),
+                    });
+                }
+            };
+            if self
+                .excl
+                .excluded(root.as_os_str().as_bytes(), stat.is_dir())
+            {
+                return None;
+            }
+            self.root_dev = Some(stat.dev());
+            if stat.is_dir() {
+                self.descend(&root, &stat);
+            }
+            return Some(Step::Entry {
+                depth: 0,
+                path: root,
+                stat,
+            });
+        }
         loop {
-            let e = match self.it.next()? {
-                Ok(e) => e,
-                Err(err) => {
-                    let path = err.path().map(Path::to_path_buf).unwrap_or_default();
-                    // A directory that cannot be listed but is excluded anyway.
-                    if self.excl.excluded(path.as_os_str().as_bytes(), true) {
+            let depth = self.stack.len();
+            let top = self.stack.last_mut()?;
+            let Some(entry) = top.next() else {
+                self.stack.pop();
+                continue;
+            };
+            let path = entry.path();
+            let stat = match entry.metadata() {
+                Ok(s) => s,
+                Err(e) => {
+                    if self.excl.excluded(path.as_os_str().as_bytes(), false) {
                         continue;
                     }
                     return Some(Step::Error {
                         path,
-                        reason: describe_walk_error(&err),
+                        reason: describe_io(&e),
                     });
                 }
             };
-            // walkdir has already opened a directory it yields (so that it
-            // can descend next); skipping it now skips exactly that one.
-            let is_dir = e.file_type().is_dir();
-            if self.excl.excluded(e.path().as_os_str().as_bytes(), is_dir) {
-                if is_dir {
-                    self.it.skip_current_dir();
-                }
+            let is_dir = stat.is_dir();
+            if self.excl.excluded(path.as_os_str().as_bytes(), is_dir) {
                 continue;
             }
-            let stat = match e.metadata() {
-                Ok(s) => s,
-                Err(err) => {
-                    if is_dir {
-                        self.it.skip_current_dir();
-                    }
-                    return Some(Step::Error {
-                        path: e.into_path(),
-                        reason: describe_walk_error(&err),
-                    });
-                }
-            };
-            if e.depth() == 0 {
-                self.root_dev = Some(stat.dev());
-            } else if is_dir && self.one_file_system && Some(stat.dev()) != self.root_dev {
-                self.it.skip_current_dir();
+            if is_dir {
+                self.descend(&path, &stat);
             }
-            return Some(Step::Entry {
-                depth: e.depth(),
-                path: e.into_path(),
-                stat,
-            });
+            return Some(Step::Entry { depth, path, stat });
         }
     }
 }
 
-fn describe_walk_error(err: &walkdir::Error) -> String {
-    match err.io_error() {
-        Some(io) if io.kind() == std::io::ErrorKind::NotFound => "vanished during the save".into(),
-        Some(io) => io.to_string(),
-        None => err.to_string(),
+/// Steps sent from the walking thread at a time.
+const BATCH: usize = 256;
+/// Batches the walking thread may run ahead.
+const AHEAD: usize = 16;
+
+/// [`walk`] on a thread of its own within `scope`, running ahead of the
+/// consumer (stat calls overlap with index and tree work) by at most
+/// `AHEAD` batches. Dropping the iterator stops the walk.
+pub fn walk_ahead<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    root: &RootRules,
+    excl: Excluder,
+) -> impl Iterator<Item = Step> + 'scope {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Step>>(AHEAD);
+    let walk = walk(root, excl);
+    scope.spawn(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        for step in walk {
+            batch.push(step);
+            if batch.len() == BATCH
+                && tx
+                    .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+    });
+    rx.into_iter().flatten()
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "vanished during the save".into()
+    } else {
+        e.to_string()
     }
 }
 
