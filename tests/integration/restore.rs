@@ -63,12 +63,15 @@ fn restore_matches_bup_restore_on_both_kinds_of_repository() {
     let ours = base.join("ours");
     ok(backup(&ours).arg("init"));
     ok(backup(&ours).args(["save", "-n", "h"]).arg(&src));
+    let source = snap_without_root(&src);
     for (label, repo) in [("bup's", &theirs), ("ours", &ours)] {
+        // When bup's `.bupm` lookup bug hides this directory's metadata
+        // (util::bup_misses_bupm), bup's own restore is wrong: compare ours
+        // with the source instead.
+        let dir = format!("h/latest{}", src.display());
+        let bup_wrong = bup_misses_bupm(repo, &dir);
         // Both forms: a directory itself, and a directory's contents.
-        for (path, sub) in [
-            (format!("h/latest{}", src.display()), "src"),
-            (format!("h/latest{}/", src.display()), ""),
-        ] {
+        for (path, sub) in [(dir.clone(), "src"), (format!("{dir}/"), "")] {
             let by_bup = base.join(format!("bup-{label}-{sub}"));
             let by_us = base.join(format!("us-{label}-{sub}"));
             ok(bup(repo)
@@ -76,11 +79,32 @@ fn restore_matches_bup_restore_on_both_kinds_of_repository() {
                 .arg(&by_bup)
                 .arg(&path));
             restore_ok(repo, &by_us, &path);
-            assert_same(
-                &snap_without_root(&by_bup),
-                &snap_without_root(&by_us),
-                &format!("restore of {path} from {label} repository: bup vs backup"),
-            );
+            let ours_now = snap_without_root(&by_us);
+            if bup_wrong {
+                // Without the trailing slash the copy sits in `src/`.
+                let got: BTreeMap<PathBuf, Node> = if sub == "src" {
+                    ours_now
+                        .into_iter()
+                        .filter_map(|(p, n)| {
+                            p.strip_prefix("src").ok().map(|q| (q.to_path_buf(), n))
+                        })
+                        .filter(|(p, _)| p != Path::new(""))
+                        .collect()
+                } else {
+                    ours_now
+                };
+                assert_same(
+                    &source,
+                    &got,
+                    &format!("restore of {path} from {label} repository vs the source"),
+                );
+            } else {
+                assert_same(
+                    &snap_without_root(&by_bup),
+                    &ours_now,
+                    &format!("restore of {path} from {label} repository: bup vs backup"),
+                );
+            }
         }
     }
     // Single files and the `latest` save itself.

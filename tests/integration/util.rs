@@ -327,3 +327,21 @@ pub fn du(dir: &Path) -> u64 {
 pub fn os(b: &[u8]) -> OsString {
     OsString::from_vec(b.to_vec())
 }
+
+/// Whether bup's `.bupm` lookup bug (bup-format.md §4.5) hides the metadata
+/// of this directory from `bup ls`: its `.bupm` is a chunk tree and another
+/// name in it starts with `.bupm` followed by a byte below `/`. We look the
+/// metadata up by exact name and show it; bup shows defaults.
+pub fn bup_misses_bupm(repo: &Path, dir: &str) -> bool {
+    let shown = text(ok(backup(repo).args(["ls", "-s", "--directory", dir])));
+    let tree = shown.split_whitespace().next().unwrap().to_string();
+    let ls = text(ok(git(repo).args(["ls-tree", &tree])));
+    let chunked = ls
+        .lines()
+        .any(|l| l.starts_with("040000") && l.ends_with("\t.bupm"));
+    chunked
+        && ls.lines().any(|l| {
+            let name = l.split('\t').nth(1).unwrap_or("");
+            name.len() > 5 && name.starts_with(".bupm") && name.as_bytes()[5] < b'/'
+        })
+}
