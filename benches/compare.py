@@ -15,7 +15,14 @@ size and bytes added. A missing peer tool is skipped with a printed notice.
 Results go to WORK/results.json and WORK/results.md and are printed.
 
 All tools read from the page cache (the data was just generated) and write
-to the same filesystem; each run is alone on the machine.
+to the same filesystem; each run is alone on the machine. Before every timed
+step the script syncs (so one tool's writeback is not billed to the next) and
+after generating or mutating data it waits SETTLE seconds: a real nightly
+save never sees files written milliseconds earlier, and tools that distrust
+very recent timestamps (backup, bup, git) would otherwise re-read them.
+Restored copies are kept until the dataset is done: ext4 slows down the
+creation of files right after many were deleted (it avoids recently freed
+inodes), which would bill one tool's cleanup to the next.
 """
 
 import argparse
@@ -28,6 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 20261121
+SETTLE = 3
 
 
 def sh(cmd, env=None, cwd=None, check=True, capture=False):
@@ -52,6 +60,7 @@ def du(path):
 
 def timed(cmd, env, work, cwd=None):
     """Run cmd under /usr/bin/time -v; return wall, cpu, rss_kb."""
+    os.sync()
     out = os.path.join(work, "time.txt")
     full = ["/usr/bin/time", "-v", "-o", out] + cmd
     start = time.monotonic()
@@ -146,6 +155,7 @@ def run_dataset(ds, tools, work, gen, quick):
         mib = "24" if quick else "420"
         sh([gen, "dump", f, "--seed", str(SEED), "--day", "0", "--mib", mib])
         mutate = [gen, "dump", f, "--seed", str(SEED), "--day", "1", "--mib", mib]
+    time.sleep(SETTLE)
     source_bytes = du(src)
     files = sum(len(fs) for _, _, fs in os.walk(src))
     print(f"\n== dataset {ds}: {files} files, {source_bytes / 1e9:.2f} GB", flush=True)
@@ -162,6 +172,8 @@ def run_dataset(ds, tools, work, gen, quick):
             print(f"  {t.name:7} {step:9} {wall:7.2f}s cpu {cpu:7.2f}s rss {rss / 1024:7.1f} MB  +{r[step]['added'] / 1e6:9.2f} MB",
                   flush=True)
     sh(mutate)
+    time.sleep(SETTLE)
+    restored = []
     for t in tools:
         r = res[t.name]
         before = t.size()
@@ -170,8 +182,9 @@ def run_dataset(ds, tools, work, gen, quick):
         r["mutated"] = dict(wall=wall, cpu=cpu, rss=rss, added=after - before, repo=after)
         print(f"  {t.name:7} mutated   {wall:7.2f}s cpu {cpu:7.2f}s rss {rss / 1024:7.1f} MB  +{(after - before) / 1e6:9.2f} MB",
               flush=True)
-        out = os.path.join(work, "restore-" + t.name)
+        out = os.path.join(work, f"restore-{ds}-{t.name}")
         shutil.rmtree(out, ignore_errors=True)
+        restored.append(out)
         cmd, copy = t.restore_cmd(src, out)
         wall, cpu, rss = timed(cmd, t.env, work)
         d = subprocess.run(["diff", "-rq", "--no-dereference", src, copy], stdout=subprocess.PIPE,
@@ -180,6 +193,7 @@ def run_dataset(ds, tools, work, gen, quick):
         r["restore"] = dict(wall=wall, cpu=cpu, rss=rss, verified=ok)
         print(f"  {t.name:7} restore   {wall:7.2f}s cpu {cpu:7.2f}s rss {rss / 1024:7.1f} MB  "
               f"{'verified byte for byte' if ok else 'DIFFERS: ' + d.stdout[:300]}", flush=True)
+    for out in restored:
         shutil.rmtree(out, ignore_errors=True)
     return dict(files=files, bytes=source_bytes, tools=res)
 
