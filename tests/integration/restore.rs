@@ -85,7 +85,12 @@ fn restore_matches_bup_restore_on_both_kinds_of_repository() {
                 let got: BTreeMap<PathBuf, Node> = if sub == "src" {
                     ours_now
                         .into_iter()
-                        .filter_map(|(p, n)| {
+                        .filter_map(|(p, mut n)| {
+                            // Hard-link groups are named by a path: strip it too.
+                            if let Some(g) = &n.hardlink_group {
+                                n.hardlink_group =
+                                    g.strip_prefix("src").ok().map(Path::to_path_buf);
+                            }
                             p.strip_prefix("src").ok().map(|q| (q.to_path_buf(), n))
                         })
                         .filter(|(p, _)| p != Path::new(""))
