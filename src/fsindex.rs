@@ -304,11 +304,15 @@ fn decode_entry(body: &[u8]) -> Option<Entry> {
 }
 
 /// A verified index file, read through a memory map.
+///
+/// Read with `pread` through small buffers, never mapped: a save reads the
+/// whole index, and through a mapping every page of it would count as the
+/// process's memory.
 pub struct IndexReader {
-    map: memmap2::Mmap,
+    file: std::fs::File,
     roots: Vec<RootRules>,
-    entries_start: usize,
-    entries_end: usize,
+    entries_start: u64,
+    entries_end: u64,
 }
 
 impl IndexReader {
@@ -328,33 +332,49 @@ impl IndexReader {
             path: path.to_path_buf(),
             why: why.to_string(),
         };
+        use std::os::unix::fs::FileExt;
         let len = file.metadata().map_err(io)?.len();
         if len < 8 + 4 + 8 + 32 {
             return Err(corrupt("too short"));
         }
-        let map = map_file(&file).map_err(io)?;
-        let body = &map[..map.len() - 32];
-        if blake3::hash(body).as_bytes() != &map[map.len() - 32..] {
+        let body_len = len - 32;
+        // Verify the whole file first, streaming.
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        while at < body_len {
+            let n = usize::try_from((body_len - at).min(buf.len() as u64)).unwrap_or(buf.len());
+            file.read_exact_at(&mut buf[..n], at).map_err(io)?;
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        let mut sum = [0u8; 32];
+        file.read_exact_at(&mut sum, body_len).map_err(io)?;
+        if hasher.finalize().as_bytes() != &sum {
             return Err(corrupt("checksum mismatch"));
         }
-        let mut r = Rd(body);
+        let mut head = [0u8; 12];
+        file.read_exact_at(&mut head, 0).map_err(io)?;
+        let mut r = Rd(&head);
         if r.take(4) != Some(MAGIC) {
             return Err(corrupt("bad magic"));
         }
         if r.u32() != Some(VERSION) {
             return Err(corrupt("unknown version"));
         }
-        let rlen = r.u32().ok_or_else(|| corrupt("truncated header"))? as usize;
-        let roots_json = r.take(rlen).ok_or_else(|| corrupt("truncated roots"))?;
-        let roots: Vec<RootRules> =
-            serde_json::from_slice(roots_json).map_err(|e| corrupt(&e.to_string()))?;
+        let rlen = u64::from(r.u32().ok_or_else(|| corrupt("truncated header"))?);
         let entries_start = 12 + rlen;
-        let entries_end = body.len() - 8;
+        let entries_end = body_len - 8;
         if entries_start > entries_end {
             return Err(corrupt("roots overlap the entry count"));
         }
+        let mut roots_json =
+            vec![0u8; usize::try_from(rlen).map_err(|_| corrupt("truncated roots"))?];
+        file.read_exact_at(&mut roots_json, 12).map_err(io)?;
+        let roots: Vec<RootRules> =
+            serde_json::from_slice(&roots_json).map_err(|e| corrupt(&e.to_string()))?;
         Ok(Some(IndexReader {
-            map,
+            file,
             roots,
             entries_start,
             entries_end,
@@ -369,40 +389,84 @@ impl IndexReader {
     /// A forward cursor over the entries.
     pub fn cursor(&self) -> Cursor<'_> {
         Cursor {
-            data: &self.map[self.entries_start..self.entries_end],
+            file: &self.file,
+            pos: self.entries_start,
+            end: self.entries_end,
+            buf: Vec::new(),
+            at: 0,
             pending: None,
         }
     }
 }
 
-#[allow(unsafe_code)]
-fn map_file(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
-    // SAFETY: the index file is replaced only by rename (never truncated or
-    // rewritten in place) and writers hold the repository lock, so the
-    // mapping cannot change under us.
-    unsafe { memmap2::Mmap::map(file) }
-}
-
-/// Forward-only reader of index entries in [`dfs_cmp`] order.
+/// Forward-only reader of index entries in [`dfs_cmp`] order, reading the
+/// file through a 64 KiB window (verified by [`IndexReader::open`]).
 pub struct Cursor<'a> {
-    data: &'a [u8],
+    file: &'a std::fs::File,
+    /// File offset of `buf[0]`'s successor data: the next read position.
+    pos: u64,
+    end: u64,
+    /// Buffered bytes; `buf[at..]` are not consumed yet.
+    buf: Vec<u8>,
+    at: usize,
     pending: Option<Entry>,
 }
 
 impl Cursor<'_> {
+    /// Make at least `n` unconsumed bytes available; false at the end.
+    fn fill(&mut self, n: usize) -> bool {
+        use std::os::unix::fs::FileExt;
+        if self.buf.len() - self.at >= n {
+            return true;
+        }
+        self.buf.drain(..self.at);
+        self.at = 0;
+        let want = n.max(1 << 16);
+        let room = usize::try_from(self.end.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+        let take = want.saturating_sub(self.buf.len()).min(room);
+        if take == 0 {
+            return self.buf.len() >= n;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + take, 0);
+        if self
+            .file
+            .read_exact_at(&mut self.buf[old..], self.pos)
+            .is_err()
+        {
+            self.buf.truncate(old);
+            self.end = self.pos;
+            return false;
+        }
+        self.pos += take as u64;
+        self.buf.len() >= n
+    }
+
     /// The next entry, or `None` at the end (or at a damaged record, which
     /// ends the cursor: the rest is treated as not indexed).
     pub fn next_entry(&mut self) -> Option<Entry> {
         if let Some(e) = self.pending.take() {
             return Some(e);
         }
-        let mut r = Rd(self.data);
-        let len = r.u32()? as usize;
-        let body = r.take(len)?;
-        self.data = r.0;
-        let e = decode_entry(body);
+        if !self.fill(4) {
+            return None;
+        }
+        let len_bytes: [u8; 4] = self.buf[self.at..self.at + 4].try_into().ok()?;
+        let len = u32::from_le_bytes(len_bytes) as usize;
+        // An entry is at most a path (64 KiB) plus a record: anything much
+        // larger is damage, not an entry.
+        if len > 16 << 20 || !self.fill(4 + len) {
+            self.end = self.pos;
+            self.buf.clear();
+            self.at = 0;
+            return None;
+        }
+        let e = decode_entry(&self.buf[self.at + 4..self.at + 4 + len]);
+        self.at += 4 + len;
         if e.is_none() {
-            self.data = &[];
+            self.end = self.pos;
+            self.buf.clear();
+            self.at = 0;
         }
         e
     }
