@@ -24,13 +24,13 @@ pub mod read;
 pub mod write;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use delta::apply_delta;
 pub use entry::{Compression, PackedObject, encode_object, encode_object_with_id};
 pub use idx::{Idx, write_idx_v2};
 pub use read::{Pack, parse_entry_header};
-pub use write::{FinishedPack, PackWriter, Recovery, recover, set_failpoint_hook};
+pub use write::{FinishedPack, IdSet, PackWriter, Recovery, recover, set_failpoint_hook};
 
 /// Pack entry type code of an offset delta (base named by a backwards offset).
 pub const OFS_DELTA: u8 = 6;

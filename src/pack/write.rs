@@ -129,6 +129,17 @@ impl BuildHasher for BuildIdHasher {
     }
 }
 
+/// The ids appended to a pack, taken out with [`PackWriter::take_ids`] so
+/// others can look them up while the pack is being finished.
+pub struct IdSet(HashSet<ObjectId, BuildIdHasher>);
+
+impl IdSet {
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.0.contains(id)
+    }
+}
+
 /// Size of the write buffer in front of the pack file.
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -371,6 +382,12 @@ impl PackWriter {
     /// True if `id` was appended to this pack.
     pub fn contains(&self, id: &ObjectId) -> bool {
         self.ids.contains(id)
+    }
+
+    /// Move the set of appended ids out of the writer (for lookups while it
+    /// is finished elsewhere); [`PackWriter::contains`] is false afterwards.
+    pub fn take_ids(&mut self) -> IdSet {
+        IdSet(std::mem::take(&mut self.ids))
     }
 
     /// The temporary pack file being written.
