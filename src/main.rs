@@ -10,6 +10,16 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (libmimalloc-sys
+/// exports no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> std::process::ExitCode {
+    // Return freed memory to the system after 10 ms instead of v3's 1 s:
+    // a first save of 100k files peaks at ~37 MB instead of 55–70 MB, at no
+    // measurable cost in time (docs/performance.md). MIMALLOC_PURGE_DELAY
+    // still overrides it.
+    // SAFETY: sets an integer option before any thread is started.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 10) };
     cli::main()
 }
