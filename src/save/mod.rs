@@ -36,7 +36,7 @@ use std::sync::mpsc;
 
 /// Files at most this large are stored by pool jobs; larger ones by the
 /// walker thread with parallel chunk processing.
-const SMALL_FILE: u64 = 4 << 20;
+const SMALL_FILE: u64 = 1 << 20;
 /// Results waiting to be assembled, at most.
 const WINDOW: usize = 512;
 
