@@ -2,7 +2,8 @@
 """Whole-run comparison of backup against bup, restic and borg.
 
 Usage: benches/compare.py [--work DIR] [--tools backup,bup,restic,borg]
-                          [--datasets tree,bigfile,dump] [--quick] [--keep]
+                          [--datasets tree,bigfile,dump] [--repeat N]
+                          [--quick] [--keep]
 
 For each dataset (generated deterministically by examples/gen_dataset.rs
 with a fixed seed, outside the source tree) and each tool, four steps are
@@ -11,8 +12,11 @@ save after the mutation (tree: ~1 % of files changed; bigfile: 50 small
 inserts/deletes; dump: the next day's dump), and a full restore of the
 newest save, which is then compared byte for byte with the source (diff -r).
 Recorded per step: wall time, CPU time (user+sys), peak RSS, repository
-size and bytes added. A missing peer tool is skipped with a printed notice.
-Results go to WORK/results.json and WORK/results.md and are printed.
+size and bytes added. Every tool runs the sequence --repeat times (default
+3), each time into a fresh repository; the table gives the median of each
+figure. A missing peer tool is skipped with a printed notice. Results (all
+samples and medians) go to WORK/results.json and WORK/results.md and are
+printed.
 
 All tools read from the page cache (the data was just generated) and write
 to the same filesystem; each run is alone on the machine. Before every timed
@@ -20,15 +24,22 @@ step the script syncs (so one tool's writeback is not billed to the next) and
 after generating or mutating data it waits SETTLE seconds: a real nightly
 save never sees files written milliseconds earlier, and tools that distrust
 very recent timestamps (backup, bup, git) would otherwise re-read them.
-Restored copies are kept until the dataset is done: ext4 slows down the
-creation of files right after many were deleted (it avoids recently freed
-inodes), which would bill one tool's cleanup to the next.
+Restores go to a fresh ext4 filesystem (with a journal, image in /dev/shm,
+loop-mounted; needs root), one per dataset; without root they go to WORK and
+are kept until the dataset is done. The reason: ext4 without a journal (this
+machine's root filesystem) skips inodes freed in the last 60-360 s when it
+allocates new ones, one buffer lookup per skipped inode, so whoever creates
+100k files right after 100k were deleted pays seconds of system time for
+someone else's cleanup (the same restore took 13.8 s instead of 2.4 s;
+perf: ext4 recently_deleted()). A tmpfs does not do: bup restore fails there
+(chattr is not supported).
 """
 
 import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -80,9 +91,9 @@ def timed(cmd, env, work, cwd=None):
 
 # Each tool: how to init, save, restore. `src` is a directory to save.
 class Tool:
-    def __init__(self, name, work):
+    def __init__(self, name, work, rep=0):
         self.name = name
-        self.repo = os.path.join(work, "repo-" + name)
+        self.repo = os.path.join(work, f"repo-{name}-{rep}")
         self.env = dict(os.environ, TZ="UTC", HOME=work)
         self.backup = os.path.join(ROOT, "target", "release", "backup")
 
@@ -134,7 +145,54 @@ def available(name):
     return shutil.which("bup" if name == "bup" else name) is not None
 
 
-def run_dataset(ds, tools, work, gen, quick):
+def restore_fs(work, need):
+    """Mount a fresh ext4 filesystem (with a journal; image in /dev/shm) for
+    the restores of one dataset. Returns (directory, cleanup) or (None, None)
+    when that is not possible (not root, no loop devices, no room)."""
+    img = "/dev/shm/backup-compare.img"
+    mnt = os.path.join(work, "restore-mnt")
+    try:
+        st = os.statvfs("/dev/shm")
+        size = int(need * 1.3) + (512 << 20)
+        if os.geteuid() != 0 or st.f_bavail * st.f_frsize < size + (1 << 30):
+            return None, None
+        if os.path.ismount(mnt):
+            subprocess.run(["umount", mnt], check=False)
+        with open(img, "wb") as f:
+            f.truncate(size)
+        os.makedirs(mnt, exist_ok=True)
+        sh(["mkfs.ext4", "-F", "-q", img])
+        sh(["mount", "-o", "loop", img, mnt])
+    except (OSError, SystemExit) as e:
+        print(f"compare: NOTICE: cannot mount a scratch ext4 for restores ({e}); restoring into {work}",
+              flush=True)
+        if os.path.exists(img):
+            os.remove(img)
+        return None, None
+
+    def cleanup():
+        subprocess.run(["umount", mnt], check=False)
+        if os.path.exists(img):
+            os.remove(img)
+    return mnt, cleanup
+
+
+def median_of(samples):
+    out = {k: statistics.median(x[k] for x in samples) for k in samples[0] if k not in ("verified", "diff")}
+    if "verified" in samples[0]:
+        out["verified"] = all(x["verified"] for x in samples)
+    out["samples"] = samples
+    return out
+
+
+def show(name, step, x):
+    tail = (f"+{x['added'] / 1e6:9.2f} MB" if "added" in x else
+            ("verified byte for byte" if x["verified"] else "DIFFERS: " + x.get("diff", "")))
+    print(f"  {name:7} {step:9} {x['wall']:7.2f}s cpu {x['cpu']:7.2f}s rss {x['rss'] / 1024:7.1f} MB  {tail}",
+          flush=True)
+
+
+def run_dataset(ds, names, work, gen, quick, repeat):
     data = os.path.join(work, "data-" + ds)
     shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data)
@@ -159,48 +217,55 @@ def run_dataset(ds, tools, work, gen, quick):
     source_bytes = du(src)
     files = sum(len(fs) for _, _, fs in os.walk(src))
     print(f"\n== dataset {ds}: {files} files, {source_bytes / 1e9:.2f} GB", flush=True)
-    res = {}
-    for t in tools:
-        t.init()
-        r = res.setdefault(t.name, {})
-        before = t.size()
-        for step in ("initial", "nochange"):
-            wall, cpu, rss = timed(t.save_cmd(src), t.env, work)
-            after = t.size()
-            r[step] = dict(wall=wall, cpu=cpu, rss=rss, added=after - before, repo=after)
-            before = after
-            print(f"  {t.name:7} {step:9} {wall:7.2f}s cpu {cpu:7.2f}s rss {rss / 1024:7.1f} MB  +{r[step]['added'] / 1e6:9.2f} MB",
-                  flush=True)
-    sh(mutate)
-    time.sleep(SETTLE)
-    restored = []
-    for t in tools:
-        r = res[t.name]
+    fs, cleanup = restore_fs(work, source_bytes)
+    print(f"  restores go to {'a fresh ext4 at ' + fs if fs else work}", flush=True)
+    runs = {n: [Tool(n, work, k) for k in range(repeat)] for n in names}
+    samples = {n: {s: [] for s in ("initial", "nochange", "mutated", "restore")} for n in names}
+
+    def save(t, step):
         before = t.size()
         wall, cpu, rss = timed(t.save_cmd(src), t.env, work)
         after = t.size()
-        r["mutated"] = dict(wall=wall, cpu=cpu, rss=rss, added=after - before, repo=after)
-        print(f"  {t.name:7} mutated   {wall:7.2f}s cpu {cpu:7.2f}s rss {rss / 1024:7.1f} MB  +{(after - before) / 1e6:9.2f} MB",
-              flush=True)
-        out = os.path.join(work, f"restore-{ds}-{t.name}")
+        x = dict(wall=wall, cpu=cpu, rss=rss, added=after - before, repo=after)
+        samples[t.name][step].append(x)
+        show(t.name, step, x)
+
+    for n in names:
+        for t in runs[n]:
+            t.init()
+            save(t, "initial")
+            save(t, "nochange")
+    sh(mutate)
+    time.sleep(SETTLE)
+    kept = []
+    for n in names:
+        for k, t in enumerate(runs[n]):
+            save(t, "mutated")
+            out = os.path.join(fs or work, f"restore-{ds}-{n}-{k}")
+            shutil.rmtree(out, ignore_errors=True)
+            cmd, copy = t.restore_cmd(src, out)
+            wall, cpu, rss = timed(cmd, t.env, work)
+            d = subprocess.run(["diff", "-rq", "--no-dereference", src, copy], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+            x = dict(wall=wall, cpu=cpu, rss=rss, verified=d.returncode == 0, diff=d.stdout[:300])
+            samples[n]["restore"].append(x)
+            show(n, "restore", x)
+            if fs:
+                shutil.rmtree(out, ignore_errors=True)
+            else:
+                kept.append(out)
+    for out in kept:
         shutil.rmtree(out, ignore_errors=True)
-        restored.append(out)
-        cmd, copy = t.restore_cmd(src, out)
-        wall, cpu, rss = timed(cmd, t.env, work)
-        d = subprocess.run(["diff", "-rq", "--no-dereference", src, copy], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-        ok = d.returncode == 0
-        r["restore"] = dict(wall=wall, cpu=cpu, rss=rss, verified=ok)
-        print(f"  {t.name:7} restore   {wall:7.2f}s cpu {cpu:7.2f}s rss {rss / 1024:7.1f} MB  "
-              f"{'verified byte for byte' if ok else 'DIFFERS: ' + d.stdout[:300]}", flush=True)
-    for out in restored:
-        shutil.rmtree(out, ignore_errors=True)
-    return dict(files=files, bytes=source_bytes, tools=res)
+    if cleanup:
+        cleanup()
+    res = {n: {s: median_of(v) for s, v in samples[n].items()} for n in names}
+    return dict(files=files, bytes=source_bytes, repeat=repeat, tools=res)
 
 
 def table(name, ds):
     tools = list(ds["tools"])
-    lines = [f"### {name}: {ds['files']} files, {ds['bytes'] / 1e9:.2f} GB", ""]
+    lines = [f"### {name}: {ds['files']} files, {ds['bytes'] / 1e9:.2f} GB "
+             f"(medians of {ds['repeat']} runs per tool)", ""]
     head = "| step | metric | " + " | ".join(tools)
     peers = [t for t in tools if t != "backup"]
     if "backup" in tools:
@@ -230,6 +295,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "backup-compare"))
     ap.add_argument("--tools", default="backup,bup,restic,borg")
     ap.add_argument("--datasets", default="tree,bigfile,dump")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool and dataset (median reported)")
     ap.add_argument("--quick", action="store_true", help="small datasets, to check the script works")
     ap.add_argument("--keep", action="store_true", help="keep datasets and repositories")
     a = ap.parse_args()
@@ -238,6 +304,8 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     sh(["cargo", "build", "--release", "--quiet", "--bin", "backup", "--example", "gen_dataset"], cwd=ROOT)
     gen = os.path.join(ROOT, "target", "release", "examples", "gen_dataset")
+    if a.repeat < 1:
+        sys.exit("compare: --repeat must be at least 1")
     tools = []
     for name in a.tools.split(","):
         if name == "backup" or available(name):
@@ -252,7 +320,7 @@ def main():
     print("versions: " + "; ".join(f"{k}: {v}" for k, v in versions.items()))
     results = dict(versions=versions, machine=os.uname().machine, cpus=os.cpu_count(), datasets={})
     for ds in a.datasets.split(","):
-        results["datasets"][ds] = run_dataset(ds, tools, a.work, gen, a.quick)
+        results["datasets"][ds] = run_dataset(ds, [t.name for t in tools], a.work, gen, a.quick, a.repeat)
     md = "\n".join(table(n, d) for n, d in results["datasets"].items())
     with open(os.path.join(a.work, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
