@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-/// Files at most this large are stored by pool jobs; larger ones by the
-/// walker thread with parallel chunk processing.
+/// Files at most this large are stored by pool jobs (whole file in memory);
+/// larger ones by the main thread, block by block, chunks in parallel.
 const SMALL_FILE: u64 = 1 << 20;
 /// Results waiting to be assembled, at most.
 const WINDOW: usize = 512;
@@ -309,13 +309,6 @@ impl Assembler<'_, '_> {
 
 fn bytes_path(b: &[u8]) -> PathBuf {
     PathBuf::from(std::ffi::OsStr::from_bytes(b))
-}
-
-fn ts(sec: i64, nsec: i64) -> meta::Timespec {
-    meta::Timespec {
-        sec,
-        nsec: nsec.clamp(0, 999_999_999) as u32,
-    }
 }
 
 /// Save `opts.paths` as a new commit on branch `opts.name`.
@@ -639,15 +632,15 @@ fn leaf_job(
     if let Some(old) = reuse
         && let Some(id) = old.id
     {
-        let fresh = Stat::from_metadata(stat);
-        // The same stat down to the atime, and no hard-link set whose first
-        // path may have changed: the recorded bytes are still exact.
-        let record = if fresh == old.stat && stat.nlink() == 1 && hardlink.is_none() {
+        // The record is kept as recorded, atime included (as bup does): a
+        // file that was only read since is not new metadata, and refreshing
+        // atimes would rewrite every `.bupm` of a tree that something reads
+        // between saves. Only a hard-link set's first path may have changed.
+        let record = if stat.nlink() == 1 && hardlink.is_none() {
             old.meta.clone()
         } else {
             match meta::decode_record(&mut &old.meta[..]) {
                 Ok(Some(mut m)) => {
-                    m.atime = ts(stat.atime(), stat.atime_nsec());
                     m.hardlink_target = hardlink;
                     let mut record = Vec::new();
                     m.encode(&mut record);
