@@ -9,16 +9,20 @@
 //! filesystem without xattrs, an unknown ACL user, ...) become
 //! [`ApplyWarning`]s; only failures on the object itself are errors.
 
-use std::fs::Permissions;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{File, Permissions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use nix::fcntl::AT_FDCWD;
-use nix::sys::stat::{Mode, SFlag, UtimensatFlags, mknod, utimensat};
+use nix::sys::stat::{Mode, SFlag, UtimensatFlags, futimens, mknod, utimensat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Group, User};
 use thiserror::Error;
+use xattr::FileExt;
 
 use super::acl::{self, ACCESS_XATTR, DEFAULT_XATTR, Tag};
 use super::capture::is_acl_xattr;
@@ -193,70 +197,220 @@ pub fn apply(
     path: &Path,
     opts: &ApplyOptions,
 ) -> Result<Vec<ApplyWarning>, ApplyError> {
-    let mut warnings = Vec::new();
-    let expected = meta.file_type();
-    if expected == FileType::Unknown {
-        warnings.push(ApplyWarning::UnknownType { mode: meta.mode });
-        return Ok(warnings);
-    }
-    let st = std::fs::symlink_metadata(path).map_err(|e| io_error(path, "lstat", e))?;
-    let found = FileType::from_mode(st.mode());
-    if found != expected {
-        return Err(ApplyError::TypeMismatch {
-            path: path.to_path_buf(),
-            expected,
-            found,
-        });
+    Applier::new(*opts).apply(meta, path)
+}
+
+/// Applies metadata like [`apply`], caching user and group name → id
+/// lookups (each uncached lookup reads the passwd or group database, which
+/// would otherwise cost several system calls per restored file).
+/// Shareable between threads.
+#[derive(Debug)]
+pub struct Applier {
+    opts: ApplyOptions,
+    root: bool,
+    users: RwLock<HashMap<Vec<u8>, Option<u32>>>,
+    groups: RwLock<HashMap<Vec<u8>, Option<u32>>>,
+}
+
+impl Applier {
+    /// An applier with empty name caches.
+    pub fn new(opts: ApplyOptions) -> Applier {
+        Applier {
+            opts,
+            root: nix::unistd::geteuid().is_root(),
+            users: RwLock::default(),
+            groups: RwLock::default(),
+        }
     }
 
-    apply_ownership(meta, path, &st, opts, &mut warnings)?;
+    /// The options this applier was made with.
+    pub fn options(&self) -> ApplyOptions {
+        self.opts
+    }
 
-    if found != FileType::Symlink {
-        let mode = meta.mode & 0o7777;
-        std::fs::set_permissions(path, Permissions::from_mode(mode)).map_err(|source| {
-            ApplyError::Chmod {
+    /// The local id of user or group `name` (`tag` [`Tag::User`] or
+    /// [`Tag::Group`]), or `None` if there is none.
+    fn lookup_id(&self, tag: Tag, name: &[u8]) -> Option<u32> {
+        let cache = match tag {
+            Tag::User => &self.users,
+            Tag::Group => &self.groups,
+            _ => return None,
+        };
+        // A poisoned lock only means another thread panicked mid-insert;
+        // the map itself is still a valid cache.
+        if let Some(hit) = cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+        {
+            return *hit;
+        }
+        let text = std::str::from_utf8(name).ok()?;
+        // Lookup errors (e.g. an unreachable name service) are not cached.
+        let found = match tag {
+            Tag::User => User::from_name(text).ok()?.map(|u| u.uid.as_raw()),
+            _ => Group::from_name(text).ok()?.map(|g| g.gid.as_raw()),
+        };
+        cache
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name.to_vec(), found);
+        found
+    }
+
+    /// Applies `meta` to the object at `path`; see [`apply`].
+    pub fn apply(&self, meta: &Metadata, path: &Path) -> Result<Vec<ApplyWarning>, ApplyError> {
+        self.apply_to(meta, &Target { path, file: None })
+    }
+
+    /// Applies `meta` to an open file or directory (any open mode) through
+    /// its descriptor; `path` only names it in errors. Saves the path
+    /// lookups and the extra open that [`Applier::apply`] needs.
+    pub fn apply_open(
+        &self,
+        meta: &Metadata,
+        file: &File,
+        path: &Path,
+    ) -> Result<Vec<ApplyWarning>, ApplyError> {
+        self.apply_to(
+            meta,
+            &Target {
+                path,
+                file: Some(file),
+            },
+        )
+    }
+
+    fn apply_to(&self, meta: &Metadata, t: &Target<'_>) -> Result<Vec<ApplyWarning>, ApplyError> {
+        let path = t.path;
+        let opts = &self.opts;
+        let mut warnings = Vec::new();
+        let expected = meta.file_type();
+        if expected == FileType::Unknown {
+            warnings.push(ApplyWarning::UnknownType { mode: meta.mode });
+            return Ok(warnings);
+        }
+        let st = t.lstat().map_err(|e| io_error(path, "lstat", e))?;
+        let found = FileType::from_mode(st.mode());
+        if found != expected {
+            return Err(ApplyError::TypeMismatch {
+                path: path.to_path_buf(),
+                expected,
+                found,
+            });
+        }
+
+        apply_ownership(self, meta, t, &st, &mut warnings)?;
+
+        if found != FileType::Symlink {
+            let mode = meta.mode & 0o7777;
+            t.chmod(mode).map_err(|source| ApplyError::Chmod {
                 path: path.to_path_buf(),
                 mode,
                 source,
+            })?;
+        }
+
+        let acl_from_text = meta.acl.is_some()
+            && found != FileType::Symlink
+            && (!opts.numeric_ids || !meta.xattrs.iter().any(|(n, _)| is_acl_xattr(n)));
+        apply_xattrs(meta, t, acl_from_text, &mut warnings)?;
+        if acl_from_text {
+            apply_acl(self, meta, t, found == FileType::Dir, &mut warnings)?;
+        }
+
+        t.set_times(meta.atime, meta.mtime)
+            .map_err(|source| ApplyError::Times {
+                path: path.to_path_buf(),
+                source,
+            })?;
+
+        if let Some(flags) = meta.linux_attr.filter(|f| *f != 0)
+            && matches!(found, FileType::File | FileType::Dir)
+        {
+            let result = u32::try_from(flags)
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+                .and_then(|f| t.set_flags(f));
+            if let Err(error) = result {
+                if error.kind() == io::ErrorKind::NotFound {
+                    return Err(io_error(path, "setting linux attr flags", error));
+                }
+                warnings.push(ApplyWarning::LinuxAttr { flags, error });
             }
-        })?;
+        }
+        Ok(warnings)
     }
+}
 
-    let acl_from_text = meta.acl.is_some()
-        && found != FileType::Symlink
-        && (!opts.numeric_ids || !meta.xattrs.iter().any(|(n, _)| is_acl_xattr(n)));
-    apply_xattrs(meta, path, acl_from_text, &mut warnings)?;
-    if acl_from_text {
-        apply_acl(meta, path, found == FileType::Dir, opts, &mut warnings)?;
-    }
+/// The object metadata goes to: by path (never following a final symlink)
+/// or through an open descriptor.
+struct Target<'a> {
+    path: &'a Path,
+    file: Option<&'a File>,
+}
 
-    let times = [to_nix(meta.atime), to_nix(meta.mtime)];
-    utimensat(
-        AT_FDCWD,
-        path,
-        &times[0],
-        &times[1],
-        UtimensatFlags::NoFollowSymlink,
-    )
-    .map_err(|e| ApplyError::Times {
-        path: path.to_path_buf(),
-        source: e.into(),
-    })?;
-
-    if let Some(flags) = meta.linux_attr.filter(|f| *f != 0)
-        && matches!(found, FileType::File | FileType::Dir)
-    {
-        let result = u32::try_from(flags)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-            .and_then(|f| chattr::set_flags(&chattr::open_for_flags(path)?, f));
-        if let Err(error) = result {
-            if error.kind() == io::ErrorKind::NotFound {
-                return Err(io_error(path, "setting linux attr flags", error));
-            }
-            warnings.push(ApplyWarning::LinuxAttr { flags, error });
+impl Target<'_> {
+    fn lstat(&self) -> io::Result<std::fs::Metadata> {
+        match self.file {
+            Some(f) => f.metadata(),
+            None => std::fs::symlink_metadata(self.path),
         }
     }
-    Ok(warnings)
+
+    fn chown(&self, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+        match self.file {
+            Some(f) => std::os::unix::fs::fchown(f, uid, gid),
+            None => std::os::unix::fs::lchown(self.path, uid, gid),
+        }
+    }
+
+    fn chmod(&self, mode: u32) -> io::Result<()> {
+        let perm = Permissions::from_mode(mode);
+        match self.file {
+            Some(f) => f.set_permissions(perm),
+            None => std::fs::set_permissions(self.path, perm),
+        }
+    }
+
+    fn list_xattrs(&self) -> io::Result<Vec<Vec<u8>>> {
+        let names = match self.file {
+            Some(f) => f.list_xattr()?,
+            None => xattr::list(self.path)?,
+        };
+        Ok(names
+            .map(std::os::unix::ffi::OsStringExt::into_vec)
+            .collect())
+    }
+
+    fn set_xattr(&self, name: &OsStr, value: &[u8]) -> io::Result<()> {
+        match self.file {
+            Some(f) => f.set_xattr(name, value),
+            None => xattr::set(self.path, name, value),
+        }
+    }
+
+    fn remove_xattr(&self, name: &OsStr) -> io::Result<()> {
+        match self.file {
+            Some(f) => f.remove_xattr(name),
+            None => xattr::remove(self.path, name),
+        }
+    }
+
+    fn set_times(&self, atime: Timespec, mtime: Timespec) -> io::Result<()> {
+        let (a, m) = (to_nix(atime), to_nix(mtime));
+        match self.file {
+            Some(f) => futimens(f, &a, &m)?,
+            None => utimensat(AT_FDCWD, self.path, &a, &m, UtimensatFlags::NoFollowSymlink)?,
+        }
+        Ok(())
+    }
+
+    fn set_flags(&self, flags: u32) -> io::Result<()> {
+        match self.file {
+            Some(f) => chattr::set_flags(f, flags),
+            None => chattr::set_flags(&chattr::open_for_flags(self.path)?, flags),
+        }
+    }
 }
 
 fn io_error(path: &Path, step: &'static str, source: io::Error) -> ApplyError {
@@ -272,26 +426,20 @@ fn to_nix(t: Timespec) -> TimeSpec {
 }
 
 fn apply_ownership(
+    applier: &Applier,
     meta: &Metadata,
-    path: &Path,
+    t: &Target<'_>,
     st: &std::fs::Metadata,
-    opts: &ApplyOptions,
     warnings: &mut Vec<ApplyWarning>,
 ) -> Result<(), ApplyError> {
-    let by_name = |name: &[u8], lookup: fn(&str) -> Option<u32>| {
-        if opts.numeric_ids || name.is_empty() {
+    let by_name = |tag: Tag, name: &[u8]| {
+        if applier.opts.numeric_ids || name.is_empty() {
             return None;
         }
-        std::str::from_utf8(name).ok().and_then(lookup)
+        applier.lookup_id(tag, name)
     };
-    let uid = by_name(&meta.user, |n| {
-        User::from_name(n).ok().flatten().map(|u| u.uid.as_raw())
-    })
-    .or_else(|| u32::try_from(meta.uid).ok());
-    let gid = by_name(&meta.group, |n| {
-        Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw())
-    })
-    .or_else(|| u32::try_from(meta.gid).ok());
+    let uid = by_name(Tag::User, &meta.user).or_else(|| u32::try_from(meta.uid).ok());
+    let gid = by_name(Tag::Group, &meta.group).or_else(|| u32::try_from(meta.gid).ok());
     let shown = |id: Option<u32>| id.map_or(-1, i64::from);
 
     let uid_differs = uid.is_some_and(|u| u != st.uid());
@@ -299,14 +447,14 @@ fn apply_ownership(
     if !uid_differs && !gid_differs {
         return Ok(());
     }
-    if !nix::unistd::geteuid().is_root() {
+    if !applier.root {
         warnings.push(ApplyWarning::OwnershipNotRoot {
             uid: shown(uid),
             gid: shown(gid),
         });
         return Ok(());
     }
-    match std::os::unix::fs::lchown(path, uid, gid) {
+    match t.chown(uid, gid) {
         Ok(()) => Ok(()),
         Err(error) if matches!(error.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) => {
             warnings.push(ApplyWarning::Ownership {
@@ -317,7 +465,7 @@ fn apply_ownership(
             Ok(())
         }
         Err(source) => Err(ApplyError::Chown {
-            path: path.to_path_buf(),
+            path: t.path.to_path_buf(),
             uid: shown(uid),
             gid: shown(gid),
             source,
@@ -330,7 +478,7 @@ fn apply_ownership(
 /// [`apply_acl`] when `acl_from_text`.
 fn apply_xattrs(
     meta: &Metadata,
-    path: &Path,
+    t: &Target<'_>,
     acl_from_text: bool,
     warnings: &mut Vec<ApplyWarning>,
 ) -> Result<(), ApplyError> {
@@ -338,10 +486,9 @@ fn apply_xattrs(
         return Ok(());
     }
     let skip = |name: &[u8]| acl_from_text && is_acl_xattr(name);
-    let existing: Vec<Vec<u8>> = match xattr::list(path) {
-        Ok(names) => names
-            .map(std::os::unix::ffi::OsStringExt::into_vec)
-            .collect(),
+    let path = t.path;
+    let existing: Vec<Vec<u8>> = match t.list_xattrs() {
+        Ok(names) => names,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(io_error(path, "listing xattrs", e));
         }
@@ -353,7 +500,7 @@ fn apply_xattrs(
             continue;
         }
         let os_name: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(name);
-        if let Err(error) = xattr::set(path, os_name, value) {
+        if let Err(error) = t.set_xattr(os_name, value) {
             if error.kind() == io::ErrorKind::NotFound {
                 return Err(io_error(path, "setting xattrs", error));
             }
@@ -368,7 +515,7 @@ fn apply_xattrs(
             continue;
         }
         let os_name: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(&name);
-        if let Err(error) = xattr::remove(path, os_name) {
+        if let Err(error) = t.remove_xattr(os_name) {
             if error.kind() == io::ErrorKind::NotFound {
                 return Err(io_error(path, "removing xattrs", error));
             }
@@ -383,10 +530,10 @@ fn apply_xattrs(
 /// Sets the access ACL and, for directories, the default ACL (or removes
 /// an inherited one when none was recorded) from the recorded text.
 fn apply_acl(
+    applier: &Applier,
     meta: &Metadata,
-    path: &Path,
+    t: &Target<'_>,
     is_dir: bool,
-    opts: &ApplyOptions,
     warnings: &mut Vec<ApplyWarning>,
 ) -> Result<(), ApplyError> {
     let Some(recorded) = &meta.acl else {
@@ -409,11 +556,11 @@ fn apply_acl(
     for (kind, xattr_name, text, numeric) in parts {
         if text.is_empty() && numeric.is_empty() {
             if kind == "default"
-                && let Err(error) = xattr::remove(path, xattr_name)
+                && let Err(error) = t.remove_xattr(OsStr::new(xattr_name))
                 && error.raw_os_error() != Some(libc::ENODATA)
             {
                 if error.kind() == io::ErrorKind::NotFound {
-                    return Err(io_error(path, "removing default ACL", error));
+                    return Err(io_error(t.path, "removing default ACL", error));
                 }
                 warnings.push(ApplyWarning::Acl {
                     kind,
@@ -422,16 +569,16 @@ fn apply_acl(
             }
             continue;
         }
-        let entries = match resolve_acl(text, numeric, opts.numeric_ids) {
+        let entries = match resolve_acl(applier, text, numeric) {
             Ok(entries) => entries,
             Err(reason) => {
                 warnings.push(ApplyWarning::Acl { kind, reason });
                 continue;
             }
         };
-        if let Err(error) = xattr::set(path, xattr_name, &acl::to_xattr(&entries)) {
+        if let Err(error) = t.set_xattr(OsStr::new(xattr_name), &acl::to_xattr(&entries)) {
             if error.kind() == io::ErrorKind::NotFound {
-                return Err(io_error(path, "setting ACL", error));
+                return Err(io_error(t.path, "setting ACL", error));
             }
             warnings.push(ApplyWarning::Acl {
                 kind,
@@ -445,7 +592,8 @@ fn apply_acl(
 /// Turns a recorded ACL into entries with local ids. By name: each
 /// qualifier is looked up as a name, then read as a decimal id, then taken
 /// from the same entry of the numeric text.
-fn resolve_acl(text: &[u8], numeric: &[u8], numeric_ids: bool) -> Result<Vec<acl::Entry>, String> {
+fn resolve_acl(applier: &Applier, text: &[u8], numeric: &[u8]) -> Result<Vec<acl::Entry>, String> {
+    let numeric_ids = applier.opts.numeric_ids;
     let numeric_entries = acl::parse_text(numeric).map_err(|e| e.to_string());
     let primary = if numeric_ids || text.is_empty() {
         numeric_entries.clone()?
@@ -461,7 +609,7 @@ fn resolve_acl(text: &[u8], numeric: &[u8], numeric_ids: bool) -> Result<Vec<acl
                 let by_name = if numeric_ids {
                     None
                 } else {
-                    lookup_id(entry.tag, &entry.qualifier)
+                    applier.lookup_id(entry.tag, &entry.qualifier)
                 };
                 by_name
                     .or_else(|| parse_id(&entry.qualifier))
@@ -490,18 +638,6 @@ fn resolve_acl(text: &[u8], numeric: &[u8], numeric_ids: bool) -> Result<Vec<acl
             })
         })
         .collect()
-}
-
-fn lookup_id(tag: Tag, name: &[u8]) -> Option<u32> {
-    let name = std::str::from_utf8(name).ok()?;
-    match tag {
-        Tag::User => User::from_name(name).ok().flatten().map(|u| u.uid.as_raw()),
-        Tag::Group => Group::from_name(name)
-            .ok()
-            .flatten()
-            .map(|g| g.gid.as_raw()),
-        _ => None,
-    }
 }
 
 fn parse_id(qualifier: &[u8]) -> Option<u32> {
@@ -733,6 +869,33 @@ mod tests {
             let (before, after, warnings) = round_trip(&s(name), &d(name), create);
             assert!(warnings.is_empty(), "{name}: {warnings:?}");
             assert_eq!(after, before, "{name}");
+        }
+
+        // The same through open descriptors, as restore does for the files
+        // it writes (a write-only file; a directory).
+        let applier = Applier::new(ApplyOptions::default());
+        let capturer = Capturer::new();
+        for (name, is_dir) in [("suid", false), ("sgid", true)] {
+            let before = capturer.capture_path(&s(name)).expect("capture src");
+            let p = tmp.path().join(format!("open-{name}"));
+            let f = if is_dir {
+                std::fs::create_dir(&p).expect("mkdir");
+                File::open(&p).expect("open dir")
+            } else {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&p)
+                    .expect("create");
+                std::io::Write::write_all(&mut f, b"x").expect("write");
+                f
+            };
+            let warnings = applier.apply_open(&before, &f, &p).expect("apply_open");
+            drop(f);
+            assert!(warnings.is_empty(), "{name} via fd: {warnings:?}");
+            let mut after = capturer.capture_path(&p).expect("capture");
+            after.ctime = before.ctime;
+            assert_eq!(after, before, "{name} via fd");
         }
 
         // The round trip covered what it was meant to.

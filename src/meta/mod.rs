@@ -9,7 +9,7 @@ pub mod capture;
 mod chattr;
 pub mod record;
 
-pub use apply::{ApplyError, ApplyOptions, ApplyWarning, apply, create_special};
+pub use apply::{Applier, ApplyError, ApplyOptions, ApplyWarning, apply, create_special};
 pub use capture::{CaptureError, CaptureStep, Capturer};
 pub use record::{
     Acl, DecodeError, FileType, Metadata, RecordReader, Timespec, decode_record,
