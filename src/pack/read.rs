@@ -281,6 +281,9 @@ pub struct Pack {
     data: Data,
     path: Option<PathBuf>,
     idx: Idx,
+    /// Entry offsets in pack order, built on first use by
+    /// [`Pack::read_checked`] (where each entry ends).
+    sorted_offsets: std::sync::OnceLock<Vec<u64>>,
 }
 
 impl std::fmt::Debug for Pack {
@@ -348,7 +351,12 @@ impl Pack {
                 ObjectId(expected)
             )));
         }
-        Ok(Pack { data, path, idx })
+        Ok(Pack {
+            data,
+            path,
+            idx,
+            sorted_offsets: std::sync::OnceLock::new(),
+        })
     }
 
     /// The pack file (`None` for [`Pack::from_bytes`]).
@@ -589,6 +597,67 @@ impl Pack {
             });
         }
         Ok(Some((kind, body)))
+    }
+
+    /// Read the object `id` like [`Pack::read_verified`], but check a whole
+    /// (non-delta) object of up to [`DIRECT_INFLATE_MAX`] bytes without
+    /// re-hashing it: its packed bytes must match the CRC-32 that the idx
+    /// records for `id`, and inflate (zlib's Adler-32 checked) to exactly the
+    /// size in its header. That catches damage to the pack and to the idx
+    /// (an offset pointing at another entry fails the CRC) at a fraction of
+    /// the cost of SHA-1. Anything else (a delta, a v1 idx without CRCs, a
+    /// failed check) is read by [`Pack::read_verified`], which then decides.
+    pub fn read_checked(
+        &self,
+        id: &ObjectId,
+        resolve_base: &BaseResolver<'_>,
+    ) -> Result<Option<(ObjectKind, Vec<u8>)>, Error> {
+        let Some(pos) = self.idx.position(id) else {
+            return Ok(None);
+        };
+        if let Some(crc) = self.idx.crc_at(pos)
+            && let Some(found) = self.read_whole_by_crc(self.idx.offset_at(pos), crc)
+        {
+            return Ok(Some(found));
+        }
+        self.read_verified(id, resolve_base)
+    }
+
+    /// The fast path of [`Pack::read_checked`]; `None` when it does not apply
+    /// or a check fails.
+    fn read_whole_by_crc(&self, offset: u64, crc: u32) -> Option<(ObjectKind, Vec<u8>)> {
+        let offsets = self.sorted_offsets.get_or_init(|| {
+            let mut v: Vec<u64> = (0..self.idx.len()).map(|i| self.idx.offset_at(i)).collect();
+            v.sort_unstable();
+            v
+        });
+        let i = offsets.binary_search(&offset).ok()?;
+        let end = offsets
+            .get(i + 1)
+            .copied()
+            .unwrap_or(self.entries_end() as u64);
+        let start = usize::try_from(offset).ok()?;
+        let len = usize::try_from(end.checked_sub(offset)?).ok()?;
+        if start < 12
+            || len > (DIRECT_INFLATE_MAX as usize) + (DIRECT_INFLATE_MAX as usize) / 512 + 96
+        {
+            return None;
+        }
+        let packed = self.data.read(start, len).ok()?;
+        if packed.len() != len || crc32fast::hash(&packed) != crc {
+            return None;
+        }
+        let (code, size, at) = parse_header(&packed).ok()?;
+        let kind = ObjectKind::from_pack_code(code)?;
+        if size > DIRECT_INFLATE_MAX {
+            return None;
+        }
+        let n = usize::try_from(size).ok()?;
+        let mut out = vec![0u8; n];
+        match inflate_exact(&packed[at..], &mut out) {
+            Ok(got) if got == n => Some((kind, out)),
+            _ => None,
+        }
     }
 
     /// Like [`Pack::read_at`], but stream a non-delta object into `out`
@@ -1233,6 +1302,80 @@ mod tests {
             undetected.iter().all(|p| padding_bytes.contains(p)),
             "undetected flips outside deflate padding: {undetected:?} (padding bytes {padding_bytes:?})"
         );
+    }
+
+    #[test]
+    fn checked_reads_use_the_crc_path_for_whole_objects_and_match_verified_reads() {
+        let f = fixture();
+        let pack =
+            Pack::from_bytes(f.pack.clone(), Idx::from_bytes(f.idx.clone()).unwrap()).unwrap();
+        let mut fast = 0;
+        for (id, (kind, body)) in &f.objects {
+            let got = pack.read_checked(id, &|_| None).unwrap().unwrap();
+            assert!(got.0 == *kind && got.1 == *body, "{id}");
+            let pos = pack.idx().position(id).unwrap();
+            let (off, crc) = (pack.idx().offset_at(pos), pack.idx().crc_at(pos).unwrap());
+            let whole = parse_entry_header(&f.pack[off as usize..]).unwrap().0 == 3;
+            match pack.read_whole_by_crc(off, crc) {
+                Some((k, b)) => {
+                    assert!(whole && k == *kind && b == *body, "{id}");
+                    fast += 1;
+                }
+                None => assert!(!whole, "whole object {id} not read by CRC"),
+            }
+            // A CRC that does not match sends the read to the SHA-1 path.
+            assert!(pack.read_whole_by_crc(off, crc ^ 1).is_none());
+        }
+        assert_eq!(fast, 3);
+        assert!(
+            pack.read_checked(&ObjectId([1; 20]), &|_| None)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn checked_reads_never_return_wrong_bytes() {
+        let f = fixture();
+        let idx = Idx::from_bytes(f.idx.clone()).unwrap();
+        // Every single bit flip in the entries (trailer recomputed, so only
+        // the per-object checks stand between the flip and the caller).
+        for p in 12..f.pack.len() - 20 {
+            let mut bad = f.pack.clone();
+            bad[p] ^= 1 << (p % 8);
+            let (bad, idx) = reseal(bad, &idx);
+            let pack = Pack::from_bytes(bad, idx).unwrap();
+            for (id, (kind, body)) in &f.objects {
+                if let Ok(Some((k, b))) = pack.read_checked(id, &|_| None) {
+                    assert!(k == *kind && b == *body, "flip at {p} changed {id}");
+                }
+            }
+        }
+        // An idx whose offsets of two whole objects are swapped.
+        let mut entries: Vec<_> = (0..idx.len())
+            .map(|i| (idx.id_at(i), idx.crc_at(i).unwrap(), idx.offset_at(i)))
+            .collect();
+        let whole: Vec<usize> = (0..entries.len())
+            .filter(|&i| {
+                parse_entry_header(&f.pack[entries[i].2 as usize..])
+                    .unwrap()
+                    .0
+                    == 3
+            })
+            .collect();
+        let (a, b) = (whole[0], whole[1]);
+        let (off_a, off_b) = (entries[a].2, entries[b].2);
+        entries[a].2 = off_b;
+        entries[b].2 = off_a;
+        let trailer: [u8; 20] = f.pack[f.pack.len() - 20..].try_into().unwrap();
+        let swapped = Idx::from_bytes(write_idx_v2(&mut entries, &trailer)).unwrap();
+        let pack = Pack::from_bytes(f.pack.clone(), swapped).unwrap();
+        for (id, _, _) in [entries[a], entries[b]] {
+            assert!(
+                pack.read_checked(&id, &|_| None).is_err(),
+                "{id} read through a swapped offset"
+            );
+        }
     }
 
     #[test]

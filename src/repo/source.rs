@@ -60,6 +60,22 @@ pub enum ReadError {
 pub trait ObjectSource: Send + Sync {
     /// Read and verify one object.
     fn read(&self, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>), ReadError>;
+    /// Read one blob whose bytes are about to be written out (restore,
+    /// join). A source may check it more cheaply than [`ObjectSource::read`]
+    /// does, as long as damage is still caught: a local pack checks the
+    /// idx's CRC-32 and zlib's Adler-32 instead of re-hashing (see
+    /// [`crate::pack::Pack::read_checked`]). By default, the same as `read`.
+    fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>, ReadError> {
+        let (found, body) = self.read(id)?;
+        if found != ObjectKind::Blob {
+            return Err(ReadError::WrongKind {
+                id: *id,
+                found,
+                wanted: ObjectKind::Blob,
+            });
+        }
+        Ok(body)
+    }
     /// The object a ref points at, if the ref exists.
     fn read_ref(&self, refname: &str) -> Result<Option<ObjectId>, ReadError>;
     /// All refs under `prefix` (e.g. `refs/heads/`), with the prefix removed,
@@ -156,6 +172,7 @@ impl LocalSource {
         &self,
         id: &ObjectId,
         depth: usize,
+        checked: bool,
     ) -> Option<Result<(ObjectKind, Vec<u8>), ReadError>> {
         for slot in &self.packs {
             match slot {
@@ -177,7 +194,12 @@ impl LocalSource {
                         }
                         self.read_depth(base, depth + 1).ok()
                     };
-                    return Some(match p.read_verified(id, &resolve) {
+                    let read = if checked {
+                        p.read_checked(id, &resolve)
+                    } else {
+                        p.read_verified(id, &resolve)
+                    };
+                    return Some(match read {
                         Ok(Some(found)) => Ok(found),
                         Ok(None) => Err(ReadError::Missing(*id)),
                         Err(e) => Err(ReadError::Corrupt {
@@ -192,7 +214,7 @@ impl LocalSource {
     }
 
     fn read_depth(&self, id: &ObjectId, depth: usize) -> Result<(ObjectKind, Vec<u8>), ReadError> {
-        if let Some(r) = self.read_packed(id, depth) {
+        if let Some(r) = self.read_packed(id, depth, false) {
             return r;
         }
         read_loose(&self.repo.path().join("objects"), id)
@@ -270,6 +292,21 @@ fn read_loose(objects: &Path, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>), Re
 impl ObjectSource for LocalSource {
     fn read(&self, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>), ReadError> {
         self.read_depth(id, 0)
+    }
+
+    fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>, ReadError> {
+        let (found, body) = match self.read_packed(id, 0, true) {
+            Some(r) => r?,
+            None => read_loose(&self.repo.path().join("objects"), id)?,
+        };
+        if found != ObjectKind::Blob {
+            return Err(ReadError::WrongKind {
+                id: *id,
+                found,
+                wanted: ObjectKind::Blob,
+            });
+        }
+        Ok(body)
     }
 
     fn read_ref(&self, refname: &str) -> Result<Option<ObjectId>, ReadError> {

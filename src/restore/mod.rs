@@ -717,25 +717,35 @@ fn write_content(
     } else {
         vec![*id]
     };
-    let mut offset = 0u64;
-    for batch in blobs.chunks(CHUNK_BATCH) {
-        let datas: Vec<Result<Vec<u8>, ReadError>> = if batch.len() > 1 {
-            batch
-                .par_iter()
-                .map(|b| read_kind(src, b, ObjectKind::Blob))
-                .collect()
+    let read = |batch: &[ObjectId]| -> Vec<Result<Vec<u8>, ReadError>> {
+        if batch.len() > 1 {
+            batch.par_iter().map(|b| src.read_blob(b)).collect()
         } else {
-            batch
-                .iter()
-                .map(|b| read_kind(src, b, ObjectKind::Blob))
-                .collect()
-        };
+            batch.iter().map(|b| src.read_blob(b)).collect()
+        }
+    };
+    let mut offset = 0u64;
+    let mut write = |datas: Vec<Result<Vec<u8>, ReadError>>| -> Result<(), String> {
         for d in datas {
             let d = d.map_err(show)?;
             write_at(file, &d, offset, shared.opts.sparse)
                 .map_err(|e| format!("write error: {e}"))?;
             offset += d.len() as u64;
         }
+        Ok(())
+    };
+    // Batch k is written while batch k+1 is read and verified, so the
+    // (single-threaded, in-order) writing overlaps the parallel reading.
+    let mut batches = blobs.chunks(CHUNK_BATCH);
+    let mut pending = batches.next().map(read);
+    for batch in batches {
+        let Some(ready) = pending.take() else { break };
+        let (written, next) = rayon::join(|| write(ready), || read(batch));
+        written?;
+        pending = Some(next);
+    }
+    if let Some(ready) = pending {
+        write(ready)?;
     }
     if shared.opts.sparse {
         file.set_len(offset)
