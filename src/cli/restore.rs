@@ -25,7 +25,8 @@ devices; otherwise what cannot be restored is summarised and the rest is restore
 Nothing is written outside OUTDIR, whatever the repository contains: entries named \
 `..` or containing `/` are refused, and symlinks are never followed. A missing or \
 corrupt object is reported with the path that needs it; the other files restore \
-and the exit status is 3.",
+and the exit status is 3. When OUTDIR's filesystem fills up (or a quota is reached) \
+the restore stops at once with one message naming where, and the exit status is 3.",
     after_help = "Examples:\n  backup restore -C /tmp/etc etc/latest/etc/\n  backup restore -C /srv/restore web/2026-11-20-021500/var/www\n  backup restore --numeric-ids -C /mnt/new host/latest/"
 )]
 pub struct Args {
@@ -79,19 +80,30 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
     for (what, n) in &report.not_applied {
         eprintln!("backup: note: not applied to {n} entries: {what}");
     }
+    if let Some(s) = &report.stopped {
+        eprintln!(
+            "backup: restore stopped: {}: {}: the filesystem of {} is full; free space (or \
+             restore elsewhere with -C) and run the restore again",
+            s.path,
+            s.reason,
+            a.outdir.display()
+        );
+    }
     if g.interactive() {
         eprintln!(
             "restored {} entries, {}{}",
             report.entries,
             human(report.bytes),
-            if report.problems.is_empty() {
+            if report.problems.is_empty() && report.stopped.is_none() {
                 String::new()
+            } else if report.stopped.is_some() {
+                "; STOPPED, the rest NOT restored (see above)".to_string()
             } else {
                 format!("; {} NOT restored (see above)", report.problems.len())
             }
         );
     }
-    Ok(if report.problems.is_empty() {
+    Ok(if report.problems.is_empty() && report.stopped.is_none() {
         exit::OK
     } else {
         exit::PARTIAL

@@ -76,6 +76,42 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// Why an entry failed: a problem with that entry, or the output
+/// filesystem being full (which stops the whole restore).
+enum Failure {
+    Problem(String),
+    Full(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Failure {
+        Failure::Problem(s)
+    }
+}
+
+fn is_full_errno(errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+fn nix_fail(what: &str, e: nix::Error) -> Failure {
+    let msg = format!("{what}: {e}");
+    if is_full_errno(Some(e as i32)) {
+        Failure::Full(msg)
+    } else {
+        Failure::Problem(msg)
+    }
+}
+
+fn io_fail(what: &str, e: std::io::Error) -> Failure {
+    let full = is_full_errno(e.raw_os_error());
+    let msg = format!("{what}: {e}");
+    if full {
+        Failure::Full(msg)
+    } else {
+        Failure::Problem(msg)
+    }
+}
+
 /// Live counters for progress display.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -97,6 +133,10 @@ pub struct Report {
     /// Metadata that could not be applied, counted by kind (e.g. ownership
     /// when not running as root).
     pub not_applied: Vec<(String, u64)>,
+    /// Set when the output filesystem filled up (`ENOSPC`/`EDQUOT`): the
+    /// restore stopped there, and entries not yet started were skipped
+    /// without being listed in `problems`. Holds where and the error.
+    pub stopped: Option<Problem>,
 }
 
 /// One directory being restored.
@@ -130,6 +170,8 @@ struct Shared<'a> {
     problems: Mutex<Vec<Problem>>,
     not_applied: Mutex<HashMap<String, u64>>,
     window: Window,
+    /// The first out-of-space failure; once set, nothing new is started.
+    full: std::sync::OnceLock<Problem>,
 }
 
 /// Bounds the files in flight. The walker sleeps when [`WINDOW`] are in
@@ -174,6 +216,23 @@ impl Window {
 }
 
 impl Shared<'_> {
+    fn fail(&self, path: &str, f: Failure) {
+        match f {
+            Failure::Problem(reason) => self.problem(path, reason),
+            Failure::Full(reason) => {
+                let _ = self.full.set(Problem {
+                    path: path.to_string(),
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// Whether the output filesystem filled up (stop starting new work).
+    fn out_of_space(&self) -> bool {
+        self.full.get().is_some()
+    }
+
     fn problem(&self, path: &str, reason: String) {
         if let Ok(mut p) = self.problems.lock() {
             p.push(Problem {
@@ -270,7 +329,7 @@ fn open_outdir(path: &Path) -> Result<OwnedFd, Error> {
 
 /// Create (or reuse) directory `name` in `parent`, mode 0700, and open it
 /// without following symlinks.
-fn make_dir(parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, String> {
+fn make_dir(parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, Failure> {
     let n = std::ffi::OsStr::from_bytes(name);
     match mkdirat(parent.as_fd(), n, Mode::from_bits_truncate(0o700)) {
         Ok(()) => {}
@@ -283,10 +342,10 @@ fn make_dir(parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, String> {
                 unlinkat(parent.as_fd(), n, UnlinkatFlags::NoRemoveDir)
                     .map_err(|e| format!("cannot replace the existing entry: {e}"))?;
                 mkdirat(parent.as_fd(), n, Mode::from_bits_truncate(0o700))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| nix_fail("directory not created", e))?;
             }
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(nix_fail("directory not created", e)),
     }
     openat(
         parent.as_fd(),
@@ -294,7 +353,7 @@ fn make_dir(parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, String> {
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| nix_fail("directory not opened", e))
 }
 
 /// Remove whatever non-directory is at `name` (so a restore overwrites).
@@ -371,6 +430,7 @@ pub fn restore(
         problems: Mutex::new(Vec::new()),
         not_applied: Mutex::new(HashMap::new()),
         window: Window::new(),
+        full: std::sync::OnceLock::new(),
     };
     let mut links: Vec<Deferred> = Vec::new();
     let mut hard: HashMap<Vec<u8>, Primary> = HashMap::new();
@@ -423,6 +483,10 @@ pub fn restore(
     });
     // Hard links whose first member is now complete.
     for d in links {
+        if shared.out_of_space() {
+            shared.child_done(&d.dir);
+            continue;
+        }
         let n = std::ffi::OsStr::from_bytes(&d.name);
         let pn = std::ffi::OsStr::from_bytes(&d.primary_name);
         let res = clear_entry(&d.dir.fd, &d.name).and_then(|()| {
@@ -452,7 +516,9 @@ pub fn restore(
         .into_iter()
         .collect();
     not_applied.sort();
+    let stopped = shared.full.into_inner();
     Ok(Report {
+        stopped,
         entries: progress.entries.load(Ordering::Relaxed),
         bytes: progress.bytes.load(Ordering::Relaxed),
         problems,
@@ -507,6 +573,9 @@ fn schedule<'s>(
     hard: &mut HashMap<Vec<u8>, Primary>,
     links: &mut Vec<Deferred>,
 ) {
+    if shared.out_of_space() {
+        return;
+    }
     if let Err(why) = name_ok(&name) {
         shared.problem(repo_path, format!("refused: {why}"));
         return;
@@ -516,8 +585,12 @@ fn schedule<'s>(
     if item.is_dir() {
         let fd = match make_dir(&dir.fd, &name) {
             Ok(fd) => fd,
-            Err(e) => {
+            Err(Failure::Problem(e)) => {
                 shared.problem(repo_path, format!("directory not created: {e}"));
+                return;
+            }
+            Err(f) => {
+                shared.fail(repo_path, f);
                 return;
             }
         };
@@ -576,9 +649,11 @@ fn schedule<'s>(
     let dir = Arc::clone(dir);
     let repo_path = repo_path.to_string();
     scope.spawn(move |_| {
-        if let Err(reason) = restore_leaf(shared, &dir, &name, &item, &m, &my_names) {
+        if shared.out_of_space() {
+            // Skipped: the restore stops at the first out-of-space error.
+        } else if let Err(f) = restore_leaf(shared, &dir, &name, &item, &m, &my_names) {
             let _ = clear_entry(&dir.fd, &name);
-            shared.problem(&repo_path, reason);
+            shared.fail(&repo_path, f);
         } else {
             shared.progress.entries.fetch_add(1, Ordering::Relaxed);
         }
@@ -635,21 +710,21 @@ fn restore_leaf(
     item: &Item,
     m: &Metadata,
     names: &[Vec<u8>],
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let n = std::ffi::OsStr::from_bytes(name);
     // Create; only if something is in the way, remove it and create again
     // (an unlink of a missing name still takes the directory's write lock,
     // which would serialise parallel restores into one directory).
-    let create = || -> Result<Option<std::fs::File>, (bool, String)> {
+    let create = || -> Result<Option<std::fs::File>, (bool, Failure)> {
         let exists = |e: &nix::Error| *e == nix::Error::EEXIST;
         match (&item.kind, item.file_type()) {
             (Kind::Symlink { .. } | Kind::Latest { .. }, _) => {
                 let target = shared
                     .vfs
                     .link_target(item, names)
-                    .map_err(|e| (false, e.to_string()))?;
+                    .map_err(|e| (false, Failure::Problem(e.to_string())))?;
                 symlinkat(std::ffi::OsStr::from_bytes(&target), dir.fd.as_fd(), n)
-                    .map_err(|e| (exists(&e), format!("symlink not created: {e}")))?;
+                    .map_err(|e| (exists(&e), nix_fail("symlink not created", e)))?;
                 Ok(None)
             }
             (
@@ -658,7 +733,7 @@ fn restore_leaf(
             ) => {
                 meta::create_special(m, &dir.proc_path(name)).map_err(|e| {
                     let in_way = std::fs::symlink_metadata(dir.proc_path(name)).is_ok();
-                    (in_way, e.to_string())
+                    (in_way, Failure::Problem(e.to_string()))
                 })?;
                 Ok(None)
             }
@@ -673,10 +748,13 @@ fn restore_leaf(
                         | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )
-                .map_err(|e| (exists(&e), format!("cannot create: {e}")))?;
+                .map_err(|e| (exists(&e), nix_fail("cannot create", e)))?;
                 Ok(Some(std::fs::File::from(fd)))
             }
-            _ => Err((false, "cannot restore this kind of entry".into())),
+            _ => Err((
+                false,
+                Failure::Problem("cannot restore this kind of entry".into()),
+            )),
         }
     };
     let file = match create() {
@@ -709,7 +787,7 @@ fn write_content(
     id: &ObjectId,
     chunked: bool,
     names: &[Vec<u8>],
-) -> Result<u64, String> {
+) -> Result<u64, Failure> {
     let src = shared.vfs.source();
     let show = |e: ReadError| e.to_string();
     let blobs: Vec<ObjectId> = if chunked {
@@ -725,11 +803,11 @@ fn write_content(
         }
     };
     let mut offset = 0u64;
-    let mut write = |datas: Vec<Result<Vec<u8>, ReadError>>| -> Result<(), String> {
+    let mut write = |datas: Vec<Result<Vec<u8>, ReadError>>| -> Result<(), Failure> {
         for d in datas {
             let d = d.map_err(show)?;
             write_at(file, &d, offset, shared.opts.sparse)
-                .map_err(|e| format!("write error: {e}"))?;
+                .map_err(|e| io_fail("write error", e))?;
             offset += d.len() as u64;
         }
         Ok(())
@@ -749,7 +827,7 @@ fn write_content(
     }
     if shared.opts.sparse {
         file.set_len(offset)
-            .map_err(|e| format!("write error: {e}"))?;
+            .map_err(|e| io_fail("write error", e))?;
     }
     Ok(offset)
 }

@@ -414,3 +414,77 @@ fn non_root_restore_reports_ownership_and_succeeds() {
     assert_eq!(std::fs::read(out.join("theirs")).unwrap(), b"t\n");
     assert_eq!(std::fs::read(out.join("mine")).unwrap(), b"m\n");
 }
+
+/// Unmounts on drop, so a failing test leaves no mount behind.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_output_filesystem_stops_the_restore_with_one_message() {
+    let (_td, base) = tempdir();
+    let src = base.join("src");
+    for d in ["a", "b"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+        for i in 0..20u64 {
+            let seed = i + if d == "a" { 0 } else { 100 };
+            std::fs::write(
+                src.join(d).join(format!("f{i:02}")),
+                random_bytes(256 << 10, seed),
+            )
+            .unwrap();
+        }
+    }
+    let repo = base.join("repo");
+    ok(backup(&repo).arg("init"));
+    ok(backup(&repo).args(["save", "-n", "h"]).arg(&src));
+
+    // 10 MiB of files into a 2 MiB filesystem (tests run as root).
+    let out = base.join("out");
+    std::fs::create_dir(&out).unwrap();
+    ok(std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&out));
+    let _mounted = Mounted(out.clone());
+    let r = run(backup(&repo)
+        .args(["restore", "-C"])
+        .arg(&out)
+        .arg(format!("h/latest{}/", src.display())));
+    let err = text(r.stderr);
+    assert_eq!(r.status.code(), Some(3), "{err}");
+    // (tmpfs has no attr flags: a "note:" line summarises that.)
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("backup: note: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one message, not one per file: {err}");
+    assert!(
+        lines[0].starts_with("backup: restore stopped: h/latest")
+            && lines[0].contains("No space left on device")
+            && lines[0].contains(&out.display().to_string()),
+        "{err}"
+    );
+    // What is there is whole: the file being written when space ran out
+    // was removed, not left short.
+    let mut restored = 0;
+    for d in ["a", "b"] {
+        let Ok(entries) = std::fs::read_dir(out.join(d)) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let want = std::fs::read(src.join(d).join(e.file_name())).unwrap();
+            assert!(
+                std::fs::read(e.path()).unwrap() == want,
+                "{:?} differs",
+                e.path()
+            );
+            restored += 1;
+        }
+    }
+    assert!(restored > 0 && restored < 40, "{restored} files restored");
+}
