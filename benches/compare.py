@@ -161,7 +161,9 @@ def restore_fs(work, need):
         with open(img, "wb") as f:
             f.truncate(size)
         os.makedirs(mnt, exist_ok=True)
-        sh(["mkfs.ext4", "-F", "-q", img])
+        # No lazy inode-table init: its kernel thread would compete with
+        # whichever restore runs first on the fresh filesystem.
+        sh(["mkfs.ext4", "-F", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", img])
         sh(["mount", "-o", "loop", img, mnt])
     except (OSError, SystemExit) as e:
         print(f"compare: NOTICE: cannot mount a scratch ext4 for restores ({e}); restoring into {work}",
