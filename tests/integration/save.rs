@@ -556,3 +556,45 @@ fn index_rules_are_remembered_by_save() {
         assert!(!ls.contains(&rel(gone)), "{gone} should be excluded:\n{ls}");
     }
 }
+
+/// Reading files between saves (a restore check, a virus scan, `diff -r`)
+/// moves their atime but is not a change: the next save keeps their
+/// recorded metadata, so the directory's `.bupm`, and its tree, stay the same.
+#[test]
+fn reading_files_between_saves_rewrites_nothing() {
+    let (_td, base) = tempdir();
+    let sub = base.join("src").join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("a.txt"), b"alpha\n").unwrap();
+    std::fs::write(sub.join("b.txt"), random_bytes(3 << 20, 9)).unwrap();
+    // Settle the directory's own atime before the first save lists it, and
+    // let the index's "changed within 2 s" window pass.
+    std::fs::read_dir(&sub).unwrap().for_each(drop);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let repo = base.join("repo");
+    init(&repo, &[]);
+    save(&repo, "r", &base.join("src"));
+
+    let atime = |p: &Path| {
+        std::os::unix::fs::MetadataExt::atime_nsec(&std::fs::metadata(p).unwrap())
+            + 1_000_000_000 * std::os::unix::fs::MetadataExt::atime(&std::fs::metadata(p).unwrap())
+    };
+    let before = atime(&sub.join("a.txt"));
+    std::fs::read(sub.join("a.txt")).unwrap();
+    std::fs::read(sub.join("b.txt")).unwrap();
+    assert_ne!(
+        atime(&sub.join("a.txt")),
+        before,
+        "this filesystem does not update atime on read (noatime?): the test cannot show anything"
+    );
+    let second = save(&repo, "r", &base.join("src"));
+    assert_eq!(second["bytes_read"], 0, "{second}");
+
+    let rel = sub.strip_prefix("/").unwrap().display().to_string();
+    let tree = |rev: &str| text(ok(git(&repo).args(["rev-parse", &format!("{rev}:{rel}")])));
+    assert_eq!(
+        tree("r"),
+        tree("r~1"),
+        "reading the files changed the stored directory"
+    );
+}
