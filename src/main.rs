@@ -15,11 +15,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> std::process::ExitCode {
-    // Return freed memory to the system after 10 ms instead of v3's 1 s:
-    // a first save of 100k files peaks at ~37 MB instead of 55–70 MB, at no
-    // measurable cost in time (docs/performance.md). MIMALLOC_PURGE_DELAY
-    // still overrides it.
+    // Return freed memory to the system after 50 ms instead of v3's 1 s: a
+    // first save of 100k files peaks at 46–51 MB instead of 55–70 MB. 10 ms
+    // gave 36–39 MB but cost ~5 % of the save's wall time in page faults and
+    // madvise (docs/performance.md). MIMALLOC_PURGE_DELAY still overrides it.
     // SAFETY: sets an integer option before any thread is started.
-    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 10) };
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 50) };
     cli::main()
 }
