@@ -1,10 +1,11 @@
-//! Pack-layer benchmarks: per-object encoding, pack writing, idx lookups.
+//! Pack-layer benchmarks: per-object encoding, pack writing, idx lookups,
+//! reading objects back (SHA-1-verified and CRC-checked).
 //!
 //! `cargo bench --bench pack`; data is generated in memory, packs are written
 //! to a temporary directory (page cache; `finish` includes its fsyncs).
 
 use backup::oid::{ObjectId, ObjectKind};
-use backup::pack::{Compression, Idx, PackWriter, encode_object, write_idx_v2};
+use backup::pack::{Compression, Idx, Pack, PackWriter, encode_object, write_idx_v2};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sha1::{Digest, Sha1};
 use std::hint::black_box;
@@ -124,5 +125,46 @@ fn bench_idx_lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_encode, bench_pack_writer, bench_idx_lookup);
+fn bench_pack_read(c: &mut Criterion) {
+    let total = 64 << 20;
+    let objects: Vec<_> = mixed_chunks(total / CHUNK)
+        .iter()
+        .map(|b| encode_object(ObjectKind::Blob, b, Compression::default()))
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut w = PackWriter::create(dir.path()).expect("create");
+    for o in &objects {
+        w.append(o).expect("append");
+    }
+    let fin = w.finish().expect("finish").expect("non-empty");
+    let idx = Idx::open(&fin.idx_path).expect("idx");
+    let pack = Pack::open(&fin.pack_path, idx).expect("pack");
+    let ids: Vec<ObjectId> = objects.iter().map(|o| o.id).collect();
+    let mut g = c.benchmark_group("pack_read_64MiB_16k_objects");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(total as u64));
+    g.bench_function("read_verified_sha1", |b| {
+        b.iter(|| {
+            for id in &ids {
+                black_box(pack.read_verified(id, &|_| None).expect("read"));
+            }
+        });
+    });
+    g.bench_function("read_checked_crc", |b| {
+        b.iter(|| {
+            for id in &ids {
+                black_box(pack.read_checked(id, &|_| None).expect("read"));
+            }
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_encode,
+    bench_pack_writer,
+    bench_idx_lookup,
+    bench_pack_read
+);
 criterion_main!(benches);
