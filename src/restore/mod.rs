@@ -16,7 +16,7 @@
 //!   reported (repository path and object) and removed; the rest restores.
 //!
 //! Files are restored by rayon jobs in parallel (a large file's chunks are
-//! read and verified in parallel batches and written in order); at most
+//! read and checked in parallel batches and written in order); at most
 //! [`WINDOW`] files are in flight, so memory stays bounded.
 
 use crate::meta::{self, ApplyOptions, FileType, Metadata};
@@ -779,8 +779,9 @@ fn restore_leaf(
     Ok(())
 }
 
-/// Write a file's content: chunk blobs read and verified in parallel
-/// batches, written in order (holes for zero blocks with `sparse`).
+/// Write a file's content: chunk blobs read and checked (see
+/// [`crate::repo::source::ObjectSource::read_blob`]) in parallel batches,
+/// written in order (holes for zero blocks with `sparse`).
 fn write_content(
     shared: &Shared<'_>,
     file: &std::fs::File,
@@ -812,7 +813,7 @@ fn write_content(
         }
         Ok(())
     };
-    // Batch k is written while batch k+1 is read and verified, so the
+    // Batch k is written while batch k+1 is read and checked, so the
     // (single-threaded, in-order) writing overlaps the parallel reading.
     let mut batches = blobs.chunks(CHUNK_BATCH);
     let mut pending = batches.next().map(read);
