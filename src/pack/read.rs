@@ -600,7 +600,7 @@ impl Pack {
     }
 
     /// Read the object `id` like [`Pack::read_verified`], but check a whole
-    /// (non-delta) object of up to [`DIRECT_INFLATE_MAX`] bytes without
+    /// (non-delta) object of up to 64 MiB without
     /// re-hashing it: its packed bytes must match the CRC-32 that the idx
     /// records for `id`, and inflate (zlib's Adler-32 checked) to exactly the
     /// size in its header. That catches damage to the pack and to the idx

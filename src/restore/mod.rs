@@ -1,5 +1,5 @@
 //! `restore`: recreate saved files, directories, links and special files
-//! with their metadata, from any [`ObjectSource`] through the [`Vfs`].
+//! with their metadata, from any [`crate::repo::source::ObjectSource`] through the [`Vfs`].
 //!
 //! Safety rules (a repository may be hostile or damaged):
 //! * Every path component is reached through a directory file descriptor
