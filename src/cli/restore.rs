@@ -44,6 +44,13 @@ pub struct Args {
     /// Leave blocks of zeros as holes (sparse files).
     #[arg(long)]
     sparse: bool,
+    /// Re-hash every chunk of file content with SHA-1 and compare it with its
+    /// object id (about half the speed for large files). By default content is
+    /// checked by the CRC-32 the pack index records and zlib's checksum, which
+    /// catches damage; use this when someone you do not trust could have
+    /// written packs into the repository.
+    #[arg(long)]
+    verify_ids: bool,
     /// Repository paths to restore.
     #[arg(value_name = "PATH", required = true)]
     paths: Vec<std::ffi::OsString>,
@@ -57,6 +64,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
     let opts = Options {
         numeric_ids: a.numeric_ids,
         sparse: a.sparse,
+        verify_ids: a.verify_ids,
     };
     let progress = Arc::new(Progress::default());
     let p = progress.clone();
@@ -82,8 +90,8 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<u8> {
     }
     if let Some(s) = &report.stopped {
         eprintln!(
-            "backup: restore stopped: {}: {}: the filesystem of {} is full; free space (or \
-             restore elsewhere with -C) and run the restore again",
+            "backup: restore stopped: {}: {}: the filesystem of {} is full (or a quota is \
+             reached); free space (or restore elsewhere with -C) and run the restore again",
             s.path,
             s.reason,
             a.outdir.display()

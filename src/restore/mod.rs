@@ -65,6 +65,9 @@ pub struct Options {
     pub numeric_ids: bool,
     /// Leave runs of zeros as holes.
     pub sparse: bool,
+    /// Re-hash every file chunk against its id (SHA-1) instead of the
+    /// cheaper checks of [`crate::repo::source::ObjectSource::read_blob`].
+    pub verify_ids: bool,
 }
 
 /// Something that was not restored (or not completely), and why.
@@ -335,12 +338,13 @@ fn make_dir(parent: &OwnedFd, name: &[u8]) -> Result<OwnedFd, Failure> {
         Ok(()) => {}
         Err(nix::Error::EEXIST) => {
             let st = fstatat(parent.as_fd(), n, AtFlags::AT_SYMLINK_NOFOLLOW)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| nix_fail("directory not created", e))?;
             if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFDIR {
                 // Something else is in the way: replace it, but never a
                 // directory tree and never by following it.
-                unlinkat(parent.as_fd(), n, UnlinkatFlags::NoRemoveDir)
-                    .map_err(|e| format!("cannot replace the existing entry: {e}"))?;
+                unlinkat(parent.as_fd(), n, UnlinkatFlags::NoRemoveDir).map_err(|e| {
+                    format!("directory not created: cannot replace the existing entry: {e}")
+                })?;
                 mkdirat(parent.as_fd(), n, Mode::from_bits_truncate(0o700))
                     .map_err(|e| nix_fail("directory not created", e))?;
             }
@@ -489,21 +493,23 @@ pub fn restore(
         }
         let n = std::ffi::OsStr::from_bytes(&d.name);
         let pn = std::ffi::OsStr::from_bytes(&d.primary_name);
-        let res = clear_entry(&d.dir.fd, &d.name).and_then(|()| {
-            linkat(
-                d.primary_dir.fd.as_fd(),
-                pn,
-                d.dir.fd.as_fd(),
-                n,
-                AtFlags::empty(),
-            )
-            .map_err(|e| e.to_string())
-        });
+        let res = clear_entry(&d.dir.fd, &d.name)
+            .map_err(|e| Failure::Problem(format!("hard link not restored: {e}")))
+            .and_then(|()| {
+                linkat(
+                    d.primary_dir.fd.as_fd(),
+                    pn,
+                    d.dir.fd.as_fd(),
+                    n,
+                    AtFlags::empty(),
+                )
+                .map_err(|e| nix_fail("hard link not restored", e))
+            });
         match res {
             Ok(()) => {
                 progress.entries.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => shared.problem(&d.repo_path, format!("hard link not restored: {e}")),
+            Err(f) => shared.fail(&d.repo_path, f),
         }
         shared.child_done(&d.dir);
     }
@@ -585,10 +591,6 @@ fn schedule<'s>(
     if item.is_dir() {
         let fd = match make_dir(&dir.fd, &name) {
             Ok(fd) => fd,
-            Err(Failure::Problem(e)) => {
-                shared.problem(repo_path, format!("directory not created: {e}"));
-                return;
-            }
             Err(f) => {
                 shared.fail(repo_path, f);
                 return;
@@ -649,6 +651,12 @@ fn schedule<'s>(
     let dir = Arc::clone(dir);
     let repo_path = repo_path.to_string();
     scope.spawn(move |_| {
+        // Even if the job panics, its directory and its window slot are
+        // given back (the panic then surfaces from the scope, not a hang).
+        let _done = JobDone {
+            shared,
+            dir: Arc::clone(&dir),
+        };
         if shared.out_of_space() {
             // Skipped: the restore stops at the first out-of-space error.
         } else if let Err(f) = restore_leaf(shared, &dir, &name, &item, &m, &my_names) {
@@ -657,9 +665,21 @@ fn schedule<'s>(
         } else {
             shared.progress.entries.fetch_add(1, Ordering::Relaxed);
         }
-        shared.child_done(&dir);
-        shared.window.release();
     });
+}
+
+/// Finishes a file job when dropped: its directory learns that a child is
+/// done, and its slot in the window is released.
+struct JobDone<'s> {
+    shared: &'s Shared<'s>,
+    dir: Arc<Dir>,
+}
+
+impl Drop for JobDone<'_> {
+    fn drop(&mut self) {
+        self.shared.child_done(&self.dir);
+        self.shared.window.release();
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -733,7 +753,18 @@ fn restore_leaf(
             ) => {
                 meta::create_special(m, &dir.proc_path(name)).map_err(|e| {
                     let in_way = std::fs::symlink_metadata(dir.proc_path(name)).is_ok();
-                    (in_way, Failure::Problem(e.to_string()))
+                    let full = std::error::Error::source(&e)
+                        .and_then(|s| s.downcast_ref::<std::io::Error>())
+                        .is_some_and(|s| is_full_errno(s.raw_os_error()));
+                    let msg = e.to_string();
+                    (
+                        in_way,
+                        if full {
+                            Failure::Full(msg)
+                        } else {
+                            Failure::Problem(msg)
+                        },
+                    )
                 })?;
                 Ok(None)
             }
@@ -796,11 +827,18 @@ fn write_content(
     } else {
         vec![*id]
     };
+    let read_one = |b: &ObjectId| {
+        if shared.opts.verify_ids {
+            read_kind(src, b, ObjectKind::Blob)
+        } else {
+            src.read_blob(b)
+        }
+    };
     let read = |batch: &[ObjectId]| -> Vec<Result<Vec<u8>, ReadError>> {
         if batch.len() > 1 {
-            batch.par_iter().map(|b| src.read_blob(b)).collect()
+            batch.par_iter().map(read_one).collect()
         } else {
-            batch.iter().map(|b| src.read_blob(b)).collect()
+            batch.iter().map(read_one).collect()
         }
     };
     let mut offset = 0u64;

@@ -488,3 +488,78 @@ fn full_output_filesystem_stops_the_restore_with_one_message() {
     }
     assert!(restored > 0 && restored < 40, "{restored} files restored");
 }
+
+/// By default a file's chunks are checked by the CRC-32 its pack index
+/// records (which catches damage), so a pack *and* index written to lie about
+/// a blob restore the lie; `--verify-ids` re-hashes every chunk and refuses it.
+#[test]
+fn verify_ids_refuses_a_blob_whose_bytes_do_not_hash_to_its_id() {
+    use backup::oid::{ObjectId, ObjectKind};
+    use backup::pack::{Compression, Idx, Pack, PackWriter, encode_object_with_id};
+    let (_td, base) = tempdir();
+    let src = base.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("hello.txt"), b"hello\n").unwrap();
+    std::fs::write(src.join("other.txt"), b"other\n").unwrap();
+    let repo = base.join("repo");
+    ok(backup(&repo).arg("init"));
+    ok(backup(&repo).args(["save", "-n", "h"]).arg(&src));
+
+    // Rewrite every pack into one where hello's id labels other bytes, with
+    // an index made for that pack (so its CRCs agree with the lie).
+    let hello = ObjectId::hash_object(ObjectKind::Blob, b"hello\n");
+    let pack_dir = repo.join("objects/pack");
+    let old: Vec<PathBuf> = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+        .collect();
+    let mut w = PackWriter::create(&pack_dir).unwrap();
+    let mut replaced = false;
+    for idx_path in &old {
+        let idx = Idx::open(idx_path).unwrap();
+        let ids: Vec<ObjectId> = idx.iter().map(|(id, _)| id).collect();
+        let pack = Pack::open(&idx_path.with_extension("pack"), idx).unwrap();
+        for id in ids {
+            let (kind, body) = pack.read_verified(&id, &|_| None).unwrap().unwrap();
+            let body = if id == hello {
+                replaced = true;
+                b"HELLO\n".to_vec()
+            } else {
+                body
+            };
+            w.append(&encode_object_with_id(
+                id,
+                kind,
+                &body,
+                Compression::default(),
+            ))
+            .unwrap();
+        }
+    }
+    assert!(replaced);
+    w.finish().unwrap().unwrap();
+    for idx_path in &old {
+        std::fs::remove_file(idx_path.with_extension("pack")).unwrap();
+        std::fs::remove_file(idx_path).unwrap();
+    }
+
+    let what = format!("h/latest{}/", src.display());
+    let out = base.join("out-default");
+    restore_ok(&repo, &out, &what);
+    assert_eq!(std::fs::read(out.join("hello.txt")).unwrap(), b"HELLO\n");
+
+    let out = base.join("out-verified");
+    let r = run(backup(&repo)
+        .args(["restore", "--verify-ids", "-C"])
+        .arg(&out)
+        .arg(&what));
+    let err = text(r.stderr);
+    assert_eq!(r.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("hello.txt") && err.contains(&hello.to_hex()),
+        "{err}"
+    );
+    assert!(!out.join("hello.txt").exists());
+    assert_eq!(std::fs::read(out.join("other.txt")).unwrap(), b"other\n");
+}
