@@ -45,10 +45,10 @@ pub struct Args {
     #[arg(long)]
     sparse: bool,
     /// Re-hash every chunk of file content with SHA-1 and compare it with its
-    /// object id (a large file then takes about 1.4 times as long to restore). By default content is
-    /// checked by the CRC-32 the pack index records and zlib's checksum, which
-    /// catches damage; use this when someone you do not trust could have
-    /// written packs into the repository.
+    /// object id (a large file then takes about 1.4 times as long to
+    /// restore). By default content is checked by the CRC-32 the pack index
+    /// records and zlib's checksum, which catches damage; use this when
+    /// someone you do not trust could have written packs into the repository.
     #[arg(long)]
     verify_ids: bool,
     /// Repository paths to restore.
