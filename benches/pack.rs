@@ -56,6 +56,14 @@ fn mixed_chunks(count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `total` bytes of mixed 16 KiB chunks, encoded as pack entries.
+fn mixed_objects(total: usize) -> Vec<backup::pack::PackedObject> {
+    mixed_chunks(total / CHUNK)
+        .iter()
+        .map(|b| encode_object(ObjectKind::Blob, b, Compression::default()))
+        .collect()
+}
+
 fn bench_encode(c: &mut Criterion) {
     let chunks = mixed_chunks(64);
     let mut g = c.benchmark_group("encode_object_16k_mixed");
@@ -78,10 +86,7 @@ fn bench_encode(c: &mut Criterion) {
 
 fn bench_pack_writer(c: &mut Criterion) {
     let total = 64 << 20;
-    let objects: Vec<_> = mixed_chunks(total / CHUNK)
-        .iter()
-        .map(|b| encode_object(ObjectKind::Blob, b, Compression::default()))
-        .collect();
+    let objects = mixed_objects(total);
     let dir = tempfile::tempdir().expect("temp dir");
     let mut g = c.benchmark_group("pack_writer");
     g.sample_size(10);
@@ -127,10 +132,7 @@ fn bench_idx_lookup(c: &mut Criterion) {
 
 fn bench_pack_read(c: &mut Criterion) {
     let total = 64 << 20;
-    let objects: Vec<_> = mixed_chunks(total / CHUNK)
-        .iter()
-        .map(|b| encode_object(ObjectKind::Blob, b, Compression::default()))
-        .collect();
+    let objects = mixed_objects(total);
     let dir = tempfile::tempdir().expect("temp dir");
     let mut w = PackWriter::create(dir.path()).expect("create");
     for o in &objects {

@@ -60,21 +60,13 @@ pub enum ReadError {
 pub trait ObjectSource: Send + Sync {
     /// Read and verify one object.
     fn read(&self, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>), ReadError>;
-    /// Read one blob whose bytes are about to be written out (restore,
-    /// join). A source may check it more cheaply than [`ObjectSource::read`]
+    /// Read one blob whose bytes are about to be written out (restore).
+    /// A source may check it more cheaply than [`ObjectSource::read`]
     /// does, as long as damage is still caught: a local pack checks the
     /// idx's CRC-32 and zlib's Adler-32 instead of re-hashing (see
     /// [`crate::pack::Pack::read_checked`]). By default, the same as `read`.
     fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>, ReadError> {
-        let (found, body) = self.read(id)?;
-        if found != ObjectKind::Blob {
-            return Err(ReadError::WrongKind {
-                id: *id,
-                found,
-                wanted: ObjectKind::Blob,
-            });
-        }
-        Ok(body)
+        expect_kind(id, self.read(id)?, ObjectKind::Blob)
     }
     /// The object a ref points at, if the ref exists.
     fn read_ref(&self, refname: &str) -> Result<Option<ObjectId>, ReadError>;
@@ -89,12 +81,20 @@ pub fn read_kind(
     id: &ObjectId,
     kind: ObjectKind,
 ) -> Result<Vec<u8>, ReadError> {
-    let (found, body) = src.read(id)?;
-    if found != kind {
+    expect_kind(id, src.read(id)?, kind)
+}
+
+/// The body of an object that was read, if it is of the `wanted` kind.
+fn expect_kind(
+    id: &ObjectId,
+    (found, body): (ObjectKind, Vec<u8>),
+    wanted: ObjectKind,
+) -> Result<Vec<u8>, ReadError> {
+    if found != wanted {
         return Err(ReadError::WrongKind {
             id: *id,
             found,
-            wanted: kind,
+            wanted,
         });
     }
     Ok(body)
@@ -184,24 +184,22 @@ impl LocalSource {
                 }
                 PackSlot::Broken { .. } => {}
                 PackSlot::Open(p) => {
-                    if !p.idx().contains(id) {
-                        continue;
-                    }
                     // REF_DELTA bases in other packs (git repack can make them).
                     let resolve = |base: &ObjectId| {
                         if depth > 64 {
                             return None;
                         }
-                        self.read_depth(base, depth + 1).ok()
+                        self.read_depth(base, depth + 1, false).ok()
                     };
                     let read = if checked {
                         p.read_checked(id, &resolve)
                     } else {
                         p.read_verified(id, &resolve)
                     };
+                    // The read looks the id up in this pack's idx itself.
                     return Some(match read {
                         Ok(Some(found)) => Ok(found),
-                        Ok(None) => Err(ReadError::Missing(*id)),
+                        Ok(None) => continue,
                         Err(e) => Err(ReadError::Corrupt {
                             id: *id,
                             detail: causes(&e),
@@ -213,8 +211,15 @@ impl LocalSource {
         None
     }
 
-    fn read_depth(&self, id: &ObjectId, depth: usize) -> Result<(ObjectKind, Vec<u8>), ReadError> {
-        if let Some(r) = self.read_packed(id, depth, false) {
+    /// Read `id` from the packs (`checked`: see [`Pack::read_checked`]),
+    /// else as a loose object (always fully verified).
+    fn read_depth(
+        &self,
+        id: &ObjectId,
+        depth: usize,
+        checked: bool,
+    ) -> Result<(ObjectKind, Vec<u8>), ReadError> {
+        if let Some(r) = self.read_packed(id, depth, checked) {
             return r;
         }
         read_loose(&self.repo.path().join("objects"), id)
@@ -291,22 +296,11 @@ fn read_loose(objects: &Path, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>), Re
 
 impl ObjectSource for LocalSource {
     fn read(&self, id: &ObjectId) -> Result<(ObjectKind, Vec<u8>), ReadError> {
-        self.read_depth(id, 0)
+        self.read_depth(id, 0, false)
     }
 
     fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>, ReadError> {
-        let (found, body) = match self.read_packed(id, 0, true) {
-            Some(r) => r?,
-            None => read_loose(&self.repo.path().join("objects"), id)?,
-        };
-        if found != ObjectKind::Blob {
-            return Err(ReadError::WrongKind {
-                id: *id,
-                found,
-                wanted: ObjectKind::Blob,
-            });
-        }
-        Ok(body)
+        expect_kind(id, self.read_depth(id, 0, true)?, ObjectKind::Blob)
     }
 
     fn read_ref(&self, refname: &str) -> Result<Option<ObjectId>, ReadError> {

@@ -16,17 +16,20 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-/// Files directly under `dir` (none if it does not exist).
-fn files_in(dir: &Path) -> Vec<PathBuf> {
+/// Entries directly under `dir` that pass `keep`, sorted (none if `dir`
+/// does not exist).
+fn entries_in(dir: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<PathBuf> = rd
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
+    let mut v: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).filter(|p| keep(p)).collect();
     v.sort();
     v
+}
+
+/// Files directly under `dir`.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    entries_in(dir, Path::is_file)
 }
 
 /// Run every input under `fuzz/<kind>/<target>/` through its target;
@@ -61,16 +64,9 @@ fn replay(kind: &str, only_seeds: bool) -> usize {
     ran
 }
 
+/// Directories directly under `dir`.
 fn files_dirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<PathBuf> = rd
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v
+    entries_in(dir, Path::is_dir)
 }
 
 /// Every target has committed seeds, and none of them fails.

@@ -10,6 +10,19 @@ fn restore_ok(repo: &Path, out: &Path, path: &str) {
     ok(backup(repo).args(["restore", "-C"]).arg(out).arg(path));
 }
 
+/// Runs a restore that must be partial (exit 3); returns its stderr.
+fn restore_partial(repo: &Path, extra: &[&str], out: &Path, path: &str) -> String {
+    let r = run(backup(repo)
+        .arg("restore")
+        .args(extra)
+        .arg("-C")
+        .arg(out)
+        .arg(path));
+    let err = text(r.stderr);
+    assert_eq!(r.status.code(), Some(3), "{err}");
+    err
+}
+
 fn snap_without_root(dir: &Path) -> BTreeMap<PathBuf, Node> {
     let mut s = snapshot(dir, true);
     s.remove(Path::new(""));
@@ -220,12 +233,7 @@ fn hostile_repository_writes_nothing_outside_outdir() {
     // A symlink already in OUTDIR where a directory will be restored.
     std::fs::create_dir(&out).unwrap();
     std::os::unix::fs::symlink(&victim, out.join("deeper")).unwrap();
-    let r = run(backup(&repo)
-        .args(["restore", "-C"])
-        .arg(&out)
-        .arg("evil/latest/"));
-    let err = text(r.stderr);
-    assert_eq!(r.status.code(), Some(3), "{err}");
+    let err = restore_partial(&repo, &[], &out, "evil/latest/");
     for why in ["`.` or `..`", "contains `/`", "same name"] {
         assert!(err.contains(why), "no refusal mentioning {why}:\n{err}");
     }
@@ -290,12 +298,7 @@ fn damaged_objects_are_named_and_the_rest_restores() {
     }
     assert!(flipped);
     let out = base.join("out1");
-    let r = run(backup(&repo)
-        .args(["restore", "-C"])
-        .arg(&out)
-        .arg(format!("h/latest{}/", src.display())));
-    let err = text(r.stderr);
-    assert_eq!(r.status.code(), Some(3), "{err}");
+    let err = restore_partial(&repo, &[], &out, &format!("h/latest{}/", src.display()));
     assert!(
         err.contains("hello.txt") && err.contains(&hello.to_hex()),
         "{err}"
@@ -324,12 +327,7 @@ fn damaged_objects_are_named_and_the_rest_restores() {
         .unwrap();
     f.set_len(len / 2).unwrap();
     let out = base.join("out2");
-    let r = run(backup(&repo)
-        .args(["restore", "-C"])
-        .arg(&out)
-        .arg(format!("h/latest{}/", src.display())));
-    let err = text(r.stderr);
-    assert_eq!(r.status.code(), Some(3), "{err}");
+    let err = restore_partial(&repo, &[], &out, &format!("h/latest{}/", src.display()));
     assert!(
         err.contains("corrupt") && err.contains("not restored"),
         "{err}"
@@ -363,12 +361,7 @@ fn damaged_objects_are_named_and_the_rest_restores() {
     let commit = git_in(&repo, &["commit-tree", &tree, "-m", "m"], b"");
     git_in(&repo, &["update-ref", "refs/heads/holey", &commit], b"");
     let out = base.join("out3");
-    let r = run(backup(&repo)
-        .args(["restore", "-C"])
-        .arg(&out)
-        .arg("holey/latest/"));
-    let err = text(r.stderr);
-    assert_eq!(r.status.code(), Some(3), "{err}");
+    let err = restore_partial(&repo, &[], &out, "holey/latest/");
     assert!(
         err.contains("gone.txt") && err.contains(missing) && err.contains("missing"),
         "{err}"
@@ -450,12 +443,7 @@ fn full_output_filesystem_stops_the_restore_with_one_message() {
         .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
         .arg(&out));
     let _mounted = Mounted(out.clone());
-    let r = run(backup(&repo)
-        .args(["restore", "-C"])
-        .arg(&out)
-        .arg(format!("h/latest{}/", src.display())));
-    let err = text(r.stderr);
-    assert_eq!(r.status.code(), Some(3), "{err}");
+    let err = restore_partial(&repo, &[], &out, &format!("h/latest{}/", src.display()));
     // (tmpfs has no attr flags: a "note:" line summarises that.)
     let lines: Vec<&str> = err
         .lines()
@@ -550,12 +538,7 @@ fn verify_ids_refuses_a_blob_whose_bytes_do_not_hash_to_its_id() {
     assert_eq!(std::fs::read(out.join("hello.txt")).unwrap(), b"HELLO\n");
 
     let out = base.join("out-verified");
-    let r = run(backup(&repo)
-        .args(["restore", "--verify-ids", "-C"])
-        .arg(&out)
-        .arg(&what));
-    let err = text(r.stderr);
-    assert_eq!(r.status.code(), Some(3), "{err}");
+    let err = restore_partial(&repo, &["--verify-ids"], &out, &what);
     assert!(
         err.contains("hello.txt") && err.contains(&hello.to_hex()),
         "{err}"
